@@ -11,6 +11,9 @@ __all__ = ["conv2d"]
 
 METHODS = ("auto", "direct", "im2col")
 _BLAS_INT_MAX = 2**31 - 1
+# Below this many multiply-adds per output value, im2col's GEMM is too short to pay for
+# packing its patches (see _choose_method).
+_SHORT_REDUCTION = 64
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1,
@@ -129,13 +132,14 @@ def _im2col_tile_rows(k_len, itemsize):
 def _choose_method(method, k_len, c_in, c_out, groups):
     """The kernel for this call.
 
-    Measured on one core (float32 and float64): the register-blocked direct kernel
-    beats im2col through OpenBLAS on multi-channel layers when built for AVX-512,
-    and loses to it by 2-3x on the AVX2 and SSE2 builds. One-channel images and
-    depthwise layers have no matrix product worth the packing; nor has a layer with
-    a handful of output channels. With few input channels per group (the 7x7x3x64
-    stem layer: 3) each tap is too short for the direct kernel's register block, and
-    im2col measured 12% faster there.
+    Measured (2 threads, float32 and float64): the register-blocked direct kernel beats
+    im2col through OpenBLAS on every benchmark layer when built for AVX-512, by up to
+    1.7x on first layers (7x7x3x64, 3x3x1x32), where its kernel rows are one long
+    contiguous run; they tie on 1x1. On the AVX2 and SSE2 builds im2col wins by 1.3-3x
+    on multi-channel layers, except where the GEMM's reduction (KH*KW*C_in/groups) is
+    too short to pay for packing: 3x3x1x32 ran 1.6x faster direct on AVX2. One-channel
+    images and depthwise layers have no matrix product worth the packing; nor has a
+    layer with a handful of output channels.
     """
     cout_per_group = c_out // groups
     # BLAS takes 32-bit sizes and leading dimensions (K, C_out, and C_in for 1x1).
@@ -149,6 +153,6 @@ def _choose_method(method, k_len, c_in, c_out, groups):
         return "im2col"
     if method == "direct" or not fits_blas or cout_per_group < 8:
         return "direct"
-    if _dispatch.SIMD_LEVEL == "avx512" and c_in // groups >= 8:
+    if _dispatch.SIMD_LEVEL == "avx512" or k_len < _SHORT_REDUCTION:
         return "direct"
     return "im2col"

@@ -88,6 +88,12 @@ CASES = [
     case("cout33-cin35", (1, 6, 5, 35), (3, 3, 35, 33), bias=True),
     case("cout24-cin19-1x1", (1, 9, 7, 19), (1, 1, 19, 24)),
     case("cout65-1x1", (1, 5, 5, 4), (1, 1, 4, 65), bias=True),
+    # --- register blocks: first layers (long contiguous kernel rows), narrow and wide
+    # channel blocks with tails, rows a little wider than a block ---
+    case("first-layer-7x7x3-s2", (2, 14, 30, 3), (7, 7, 3, 64), bias=True, padding="same", stride=2),
+    case("first-layer-3x3x1x40", (2, 6, 27, 1), (3, 3, 1, 40), bias=True),
+    case("cout120-blocks-and-tail", (1, 7, 13, 5), (3, 3, 5, 120), padding="same"),
+    case("cout96-row-of-9", (2, 4, 11, 3), (3, 3, 3, 96), bias=True),
     # --- kernel as large as the (padded) input ---
     case("kernel-eq-input", (2, 5, 7, 3), (5, 7, 3, 4), bias=True),
     case("kernel-eq-input-same", (1, 5, 5, 2), (5, 5, 2, 3), padding="same"),

@@ -22,6 +22,13 @@ CONV_CASES = [
     ((2, 9, 10, 19), (3, 3, 1, 19), dict(padding="same", groups=19)),
     ((1, 8, 9, 6), (3, 2, 2, 9), dict(groups=3, stride=2, padding=1)),
     ((2, 7, 8, 5), (3, 3, 5, 37), dict(dilation=2, padding="same")),
+    # Register blocks: wide, narrow and leftover channels; rows of 7, 11 and 28 pixels
+    # (blocks overlap at the row's end); contiguous kernel rows and dilated ones.
+    ((2, 9, 21, 3), (7, 7, 3, 112), dict(stride=2, padding="same")),
+    ((3, 10, 30, 1), (3, 3, 1, 48), dict()),
+    ((1, 6, 17, 8), (3, 3, 4, 80), dict(groups=2, padding="same")),
+    ((1, 8, 20, 4), (3, 3, 4, 64), dict(dilation=(1, 2), padding="same")),
+    ((1, 5, 9, 2), (3, 3, 2, 100), dict()),
 ]
 
 

@@ -52,25 +52,47 @@ cdef extern from *:
         COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
         COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
 
-# PIX_BLOCK, and the accumulator array's bound (the loops run to the per-build size).
+# Pixels per register block: PIX_BLOCK with COUT_BLOCK channels (wide blocks) or
+# NARROW_PIX_BLOCK with COUT_BLOCK / 2 (narrow blocks, for layers with fewer output
+# channels than a wide block, such as 3x3x1x32). Both keep the same number of
+# accumulators in registers. COUT_BLOCK_MAX bounds the accumulator array.
 cdef enum:
     PIX_BLOCK = 4
+    NARROW_PIX_BLOCK = 8
+    PIX_BLOCK_MAX = 8
     COUT_BLOCK_MAX = 64
 
 
-cdef inline void _add_taps(const floating* x, const floating* w, floating* o, Window* g,
-                           Py_ssize_t n, Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t grp,
-                           Py_ssize_t co_begin, Py_ssize_t co_end) noexcept nogil:
-    """o[co] += sum of taps for one output pixel, channels [co_begin, co_end) of group grp.
+# The register block's shape, as a compile-time choice: each specialisation of
+# _add_taps_block gets constant loop bounds, which the C compiler needs to keep the
+# accumulators in registers.
+ctypedef struct WideBlock:
+    char unused
+ctypedef struct NarrowBlock:
+    char unused
+ctypedef fused block_shape:
+    WideBlock
+    NarrowBlock
 
-    ``o`` points at the pixel's first channel of the group. Taps that fall in the padding
-    are skipped, which is the same as multiplying by zero.
+
+cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
+                             floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                             Py_ssize_t ow, Py_ssize_t grp, Py_ssize_t co_begin,
+                             Py_ssize_t co_end) noexcept nogil:
+    """o[co] = b[co] + sum of taps, for one output pixel's channels [co_begin, co_end) of
+    group grp: what register blocks leave over.
+
+    ``o`` and ``b`` point at the pixel's (and the bias's) first channel of the group. Taps
+    that fall in the padding are skipped, which is the same as multiplying by zero.
     """
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t kh, kw, ih, iw, ci
         const floating* x_pixel
         const floating* w_tap
+    if co_begin >= co_end:
+        return
+    memcpy(o + co_begin, b + co_begin, (co_end - co_begin) * sizeof(floating))
     for kh in range(g.k_h):
         ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
         if ih < 0 or ih >= g.in_h:
@@ -88,11 +110,12 @@ cdef inline void _add_taps(const floating* x, const floating* w, floating* o, Wi
 
 cdef inline void _block_pixels(const floating* x, const floating* zeros, Window* g,
                                Py_ssize_t n, Py_ssize_t ih, Py_ssize_t ow0, Py_ssize_t kw,
-                               Py_ssize_t channel0, const floating** x_pixels) noexcept nogil:
+                               Py_ssize_t channel0, Py_ssize_t n_pixels,
+                               const floating** x_pixels) noexcept nogil:
     """Point x_pixels[p] at tap kw's input pixel for output pixel ow0 + p (from channel0),
     or at the zero pixel where that tap falls in the left/right padding."""
     cdef Py_ssize_t p, iw
-    for p in range(PIX_BLOCK):
+    for p in range(n_pixels):
         iw = (ow0 + p) * g.stride_w - g.pad_left + kw * g.dil_w
         if 0 <= iw < g.in_w:
             x_pixels[p] = x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + channel0
@@ -100,49 +123,66 @@ cdef inline void _block_pixels(const floating* x, const floating* zeros, Window*
             x_pixels[p] = zeros
 
 
-cdef inline void _add_taps_block(const floating* x, const floating* w, const floating* zeros,
-                                 floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
-                                 Py_ssize_t ow0, Py_ssize_t grp) noexcept nogil:
-    """The PIX_BLOCK x COUT_BLOCK block at o (pixel ow0, a channel block of group grp).
+cdef inline void _add_taps_block(const floating* x, const floating* w, const floating* b,
+                                 const floating* zeros, floating* o, Window* g, Py_ssize_t n,
+                                 Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t grp,
+                                 block_shape* shape) noexcept nogil:
+    """The register block at o (pixels ow0.., a channel block of group grp), from the bias b.
 
-    ``w`` points at the block's first output channel. Pixels whose tap falls in the
-    padding read from ``zeros`` (at least C_in/groups long), so the inner loops are
-    branch-free and vectorize.
+    ``w`` and ``b`` point at the block's first output channel. Pixels whose tap falls in
+    the padding read from ``zeros`` (at least C_in/groups long), so the inner loops are
+    branch-free and vectorize. Where the block's whole kernel rows lie inside the image
+    and are contiguous (groups 1, no horizontal dilation), the KW taps of a row are one
+    run of KW * C_in values: layers with few input channels (3x3x1x32, 7x7x3x64) then
+    get long inner loops instead of KW short ones.
     """
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups
-        Py_ssize_t kh, kw, ih, ci, p, j
+        Py_ssize_t kh, kw, ih, r, p, j, run_length, n_runs, first_iw, last_iw
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-        floating acc[PIX_BLOCK][COUT_BLOCK_MAX]
-        const floating* x_pixels[PIX_BLOCK]
+        Py_ssize_t pix_block, cout_block
+        floating acc[PIX_BLOCK_MAX][COUT_BLOCK_MAX]
+        const floating* x_pixels[PIX_BLOCK_MAX]
         const floating* w_row
         floating xv
-    for p in range(PIX_BLOCK):
-        for j in range(COUT_BLOCK):
-            acc[p][j] = o[p * g.out_c + j]
+    if block_shape is WideBlock:
+        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK
+    else:
+        pix_block, cout_block = NARROW_PIX_BLOCK, COUT_BLOCK // 2
+    for p in range(pix_block):
+        for j in range(cout_block):
+            acc[p][j] = b[j]
+    first_iw = ow0 * g.stride_w - g.pad_left
+    last_iw = (ow0 + pix_block - 1) * g.stride_w - g.pad_left + (g.k_w - 1) * g.dil_w
+    # One run of KW * C_in values per kernel row, or KW runs of C_in/groups.
+    if g.groups == 1 and g.dil_w == 1 and first_iw >= 0 and last_iw < g.in_w:
+        run_length, n_runs = g.k_w * g.in_c, 1
+    else:
+        run_length, n_runs = cin_g, g.k_w
     for kh in range(g.k_h):
         ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
         if ih < 0 or ih >= g.in_h:
             continue
-        for kw in range(g.k_w):
-            _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, x_pixels)
-            w_row = w + (kh * g.k_w + kw) * cin_g * g.out_c
-            for ci in range(cin_g):
-                for p in range(PIX_BLOCK):
-                    xv = x_pixels[p][ci]
-                    for j in range(COUT_BLOCK):
+        w_row = w + kh * g.k_w * cin_g * g.out_c
+        for kw in range(n_runs):
+            _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
+            for r in range(run_length):
+                for p in range(pix_block):
+                    xv = x_pixels[p][r]
+                    for j in range(cout_block):
                         acc[p][j] += xv * w_row[j]
                 w_row += g.out_c
-    for p in range(PIX_BLOCK):
-        for j in range(COUT_BLOCK):
+    for p in range(pix_block):
+        for j in range(cout_block):
             o[p * g.out_c + j] = acc[p][j]
 
 
-cdef inline void _depthwise_block(const floating* x, const floating* w, const floating* zeros,
-                                  floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
-                                  Py_ssize_t ow0, Py_ssize_t c0) noexcept nogil:
+cdef inline void _depthwise_block(const floating* x, const floating* w, const floating* b,
+                                  const floating* zeros, floating* o, Window* g, Py_ssize_t n,
+                                  Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t c0) noexcept nogil:
     """Depthwise (one input channel per output channel): the PIX_BLOCK x COUT_BLOCK block of
-    pixels ow0.. and channels c0.., each channel multiplied by its own kernel value."""
+    pixels ow0.. and channels c0.. from the bias b (at c0), each channel multiplied by its
+    own kernel value."""
     cdef:
         Py_ssize_t kh, kw, ih, p, j
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
@@ -151,13 +191,13 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
         const floating* w_row
     for p in range(PIX_BLOCK):
         for j in range(COUT_BLOCK):
-            acc[p][j] = o[p * g.out_c + j]
+            acc[p][j] = b[j]
     for kh in range(g.k_h):
         ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
         if ih < 0 or ih >= g.in_h:
             continue
         for kw in range(g.k_w):
-            _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, x_pixels)
+            _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, PIX_BLOCK, x_pixels)
             w_row = w + (kh * g.k_w + kw) * g.out_c + c0
             for p in range(PIX_BLOCK):
                 for j in range(COUT_BLOCK):
@@ -167,6 +207,14 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             o[p * g.out_c + j] = acc[p][j]
 
 
+cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
+                                    Py_ssize_t out_w) noexcept nogil:
+    """First pixel of a row's block'th register block. The last block is moved back to end
+    at the row's end: it recomputes a few pixels (blocks write, not accumulate, so that is
+    harmless) instead of leaving a tail for the slow per-pixel loop."""
+    return min(block * pix_block, out_w - pix_block)
+
+
 cdef void _conv_output_row(const floating* x, const floating* w, const floating* bias,
                            const floating* zeros, floating* out, Window* g,
                            Py_ssize_t row) noexcept nogil:
@@ -174,29 +222,35 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
     cdef:
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
-        # Full register blocks, then the leftover pixels and channels one pixel at a time.
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-        Py_ssize_t ow_full = g.out_w - g.out_w % PIX_BLOCK
+        # Register blocks cover whole rows (see _block_start) when the row is that wide.
+        Py_ssize_t wide_blocks = (g.out_w + PIX_BLOCK - 1) // PIX_BLOCK if g.out_w >= PIX_BLOCK else 0
+        Py_ssize_t narrow_blocks = ((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK
+                                    if g.out_w >= NARROW_PIX_BLOCK else 0)
         Py_ssize_t co_full = cout_g - cout_g % COUT_BLOCK
-        Py_ssize_t ow, kh, kw, ih, iw, grp, co0, co_block, ow_block
+        Py_ssize_t ow, kh, kw, ih, iw, grp, co0, co_block, block, co_done
         floating* o_row = out + row * g.out_w * g.out_c
         floating* o
-    for ow in range(g.out_w):
-        memcpy(o_row + ow * g.out_c, bias, g.out_c * sizeof(floating))
+        WideBlock* wide = NULL
+        NarrowBlock* narrow = NULL
     if cin_g == 1 and cout_g == 1:
         # Depthwise with multiplier 1: each channel sees only itself. Register blocks over
-        # (pixels, channels), then the leftovers pixel by pixel, vectorized over C.
+        # (pixels, channels), then the leftover channels pixel by pixel, vectorized over C.
         co_full = g.out_c - g.out_c % COUT_BLOCK
+        if wide_blocks == 0:
+            co_full = 0
         # Channel blocks innermost: a block of pixels' input stays in L1 across them.
-        for ow_block in range(ow_full // PIX_BLOCK):
-            ow = ow_block * PIX_BLOCK
+        for block in range(wide_blocks):
+            ow = _block_start(block, PIX_BLOCK, g.out_w)
             for co_block in range(co_full // COUT_BLOCK):
                 co0 = co_block * COUT_BLOCK
-                _depthwise_block(x, w, zeros, o_row + ow * g.out_c + co0, g, n, oh, ow, co0)
+                _depthwise_block(x, w, bias + co0, zeros, o_row + ow * g.out_c + co0,
+                                 g, n, oh, ow, co0)
+        if co_full == g.out_c:
+            return
         for ow in range(g.out_w):
-            # Pixels inside a block only lack the channels past the last full block.
-            co0 = co_full if ow < ow_full else 0
-            o = o_row + ow * g.out_c + co0
+            o = o_row + ow * g.out_c
+            memcpy(o + co_full, bias + co_full, (g.out_c - co_full) * sizeof(floating))
             for kh in range(g.k_h):
                 ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
                 if ih < 0 or ih >= g.in_h:
@@ -205,23 +259,34 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
                     iw = ow * g.stride_w - g.pad_left + kw * g.dil_w
                     if iw < 0 or iw >= g.in_w:
                         continue
-                    _multiply_add(g.out_c - co0,
-                                  x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + co0,
-                                  w + (kh * g.k_w + kw) * g.out_c + co0, o)
+                    _multiply_add(g.out_c - co_full,
+                                  x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + co_full,
+                                  w + (kh * g.k_w + kw) * g.out_c + co_full, o + co_full)
         return
+    # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
+    # channels, twice the pixels) if half a block is left, then the rest pixel by pixel.
+    if wide_blocks == 0:
+        co_full = 0
+    co_done = co_full
+    if narrow_blocks and co_full + COUT_BLOCK // 2 <= cout_g:
+        co_done = co_full + COUT_BLOCK // 2
     for grp in range(g.groups):
         for co_block in range(co_full // COUT_BLOCK):
-            co0 = co_block * COUT_BLOCK
-            for ow_block in range(ow_full // PIX_BLOCK):
-                ow = ow_block * PIX_BLOCK
-                _add_taps_block(x, w + grp * cout_g + co0, zeros,
-                                o_row + ow * g.out_c + grp * cout_g + co0, g, n, oh, ow, grp)
-        for ow in range(g.out_w):
-            o = o_row + ow * g.out_c + grp * cout_g
-            if ow < ow_full:
-                _add_taps(x, w, o, g, n, oh, ow, grp, co_full, cout_g)
-            else:
-                _add_taps(x, w, o, g, n, oh, ow, grp, 0, cout_g)
+            co0 = grp * cout_g + co_block * COUT_BLOCK
+            for block in range(wide_blocks):
+                ow = _block_start(block, PIX_BLOCK, g.out_w)
+                _add_taps_block(x, w + co0, bias + co0, zeros, o_row + ow * g.out_c + co0,
+                                g, n, oh, ow, grp, wide)
+        if co_done > co_full:
+            co0 = grp * cout_g + co_full
+            for block in range(narrow_blocks):
+                ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
+                _add_taps_block(x, w + co0, bias + co0, zeros, o_row + ow * g.out_c + co0,
+                                g, n, oh, ow, grp, narrow)
+        if co_done < cout_g:
+            for ow in range(g.out_w):
+                _pixel_taps(x, w, bias + grp * cout_g, o_row + ow * g.out_c + grp * cout_g,
+                            g, n, oh, ow, grp, co_done, cout_g)
 
 
 cdef void _conv_single_channel_row(const floating* x, const floating* w, floating bias,
