@@ -289,29 +289,91 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
                             g, n, oh, ow, grp, co_done, cout_g)
 
 
+# One-channel images: output pixels per register chunk of a row (8 vectors: enough
+# independent accumulators to cover the FMA latency), per SIMD build and dtype.
+cdef extern from *:
+    """
+    #if defined(__AVX512F__)
+    #define FC_ROW_CHUNK_F32 128
+    #elif defined(__AVX2__)
+    #define FC_ROW_CHUNK_F32 64
+    #else
+    #define FC_ROW_CHUNK_F32 32
+    #endif
+    #define FC_ROW_CHUNK_F64 (FC_ROW_CHUNK_F32 / 2)
+    """
+    enum:
+        ROW_CHUNK_F32 "FC_ROW_CHUNK_F32"
+        ROW_CHUNK_F64 "FC_ROW_CHUNK_F64"
+
+cdef enum:
+    ROW_CHUNK_MAX = 128
+
+
+cdef inline void _single_channel_chunk(const floating* x, const floating* w, floating bias,
+                                       floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                       Py_ssize_t ow0) noexcept nogil:
+    """o[ow0:ow0 + ROW_CHUNK] of a one-channel row with stride_w 1, all of whose taps lie
+    inside the image horizontally: every tap accumulates in registers, and each output
+    value is stored once (a tap-by-tap pass would load and store the row per tap)."""
+    cdef:
+        Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
+        Py_ssize_t kh, kw, ih, j
+        floating acc[ROW_CHUNK_MAX]
+        floating wv
+        const floating* src
+    for j in range(ROW_CHUNK):
+        acc[j] = bias
+    for kh in range(g.k_h):
+        ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
+        if ih < 0 or ih >= g.in_h:
+            continue
+        for kw in range(g.k_w):
+            wv = w[kh * g.k_w + kw]
+            src = x + (n * g.in_h + ih) * g.in_w + ow0 - g.pad_left + kw * g.dil_w
+            for j in range(ROW_CHUNK):
+                acc[j] += wv * src[j]
+    for j in range(ROW_CHUNK):
+        o[ow0 + j] = acc[j]
+
+
 cdef void _conv_single_channel_row(const floating* x, const floating* w, floating bias,
                                    floating* out, Window* g, Py_ssize_t row) noexcept nogil:
     """out[n, oh, :, 0] for one-channel images (C_in == C_out == 1): vectorized over width.
 
-    The columns whose taps all land inside the image (the interior) run a plain
-    contiguous multiply-add over the output row, one tap at a time; only the few
+    The columns whose taps all land inside the image (the interior) run in register
+    chunks when stride_w is 1 (the last chunk moved back to end at the interior's end),
+    or else a contiguous multiply-add over the row, one tap at a time; only the few
     border columns test bounds.
     """
     cdef:
+        Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
-        Py_ssize_t sw = g.stride_w, ow, kh, kw, ih, iw, start
+        Py_ssize_t sw = g.stride_w, ow, kh, kw, ih, iw, start, chunk, n_chunks
         # Interior: ow * sw - pad_left >= 0 and ow * sw - pad_left + (k_w - 1) * dil_w < in_w.
         Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
         Py_ssize_t lo = min((g.pad_left + sw - 1) // sw, g.out_w)
         Py_ssize_t hi = min(last // sw + 1, g.out_w) if last >= 0 else 0
+        bint chunked
         floating wv
         const floating* x_row
         const floating* shifted
         floating* o = out + row * g.out_w
     if hi < lo:
         hi = lo
-    for ow in range(g.out_w):
-        o[ow] = bias
+    chunked = sw == 1 and hi - lo >= ROW_CHUNK
+    if chunked:
+        n_chunks = (hi - lo + ROW_CHUNK - 1) // ROW_CHUNK
+        for chunk in range(n_chunks):
+            _single_channel_chunk(x, w, bias, o, g, n, oh,
+                                  min(lo + chunk * ROW_CHUNK, hi - ROW_CHUNK))
+        for ow in range(lo):
+            o[ow] = bias
+        for ow in range(hi, g.out_w):
+            o[ow] = bias
+    else:
+        for ow in range(g.out_w):
+            o[ow] = bias
     for kh in range(g.k_h):
         ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
         if ih < 0 or ih >= g.in_h:
@@ -320,13 +382,14 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
         for kw in range(g.k_w):
             wv = w[kh * g.k_w + kw]
             start = kw * g.dil_w - g.pad_left
-            if sw == 1:
-                shifted = x_row + start
-                for ow in range(lo, hi):
-                    o[ow] += wv * shifted[ow]
-            else:
-                for ow in range(lo, hi):
-                    o[ow] += wv * x_row[ow * sw + start]
+            if not chunked:
+                if sw == 1:
+                    shifted = x_row + start
+                    for ow in range(lo, hi):
+                        o[ow] += wv * shifted[ow]
+                else:
+                    for ow in range(lo, hi):
+                        o[ow] += wv * x_row[ow * sw + start]
             for ow in range(lo):
                 iw = ow * sw + start
                 if 0 <= iw < g.in_w:
