@@ -35,31 +35,99 @@ cdef inline void _add_into(Py_ssize_t n, const floating* x, floating* s) noexcep
         s[i] += x[i]
 
 
+# Channels per register block: each window pixel's block is folded into accumulators
+# that stay in registers, and each output value is stored once (folding whole pixels
+# through memory loads and stores the output row once per window pixel). 32 floats
+# are 2 AVX-512, 4 AVX2 or 8 SSE2 registers; channels past the last block go the
+# memory way.
+cdef enum:
+    POOL_BLOCK_F32 = 32
+    POOL_BLOCK_F64 = 16
+    POOL_BLOCK_MAX = 32
+
+
+cdef inline void _max_block(const floating* x_image, floating* o, Window* g,
+                            Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t w0,
+                            Py_ssize_t w1) noexcept nogil:
+    """o[:POOL_BLOCK] = max over the clipped window of x_image's channel block (both
+    pointers already offset to the block's first channel)."""
+    cdef:
+        Py_ssize_t POOL_BLOCK = POOL_BLOCK_F32 if floating is float else POOL_BLOCK_F64
+        Py_ssize_t ih, iw, j
+        floating acc[POOL_BLOCK_MAX]
+        const floating* px = x_image + (h0 * g.in_w + w0) * g.in_c
+        floating v
+    for j in range(POOL_BLOCK):
+        acc[j] = px[j]
+    # The first pixel is folded in again: max(a, a) is a, and no branch is needed.
+    for ih in range(h0, h1):
+        for iw in range(w0, w1):
+            px = x_image + (ih * g.in_w + iw) * g.in_c
+            for j in range(POOL_BLOCK):
+                v = px[j]
+                # NaN wins, as in np.max: once acc[j] is NaN nothing compares greater.
+                # A select rather than a branch, so the loop vectorizes.
+                acc[j] = v if (v > acc[j]) | (v != v) else acc[j]
+    for j in range(POOL_BLOCK):
+        o[j] = acc[j]
+
+
+cdef inline void _avg_block(const floating* x_image, floating* o, Window* g,
+                            Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t w0, Py_ssize_t w1,
+                            floating scale) noexcept nogil:
+    """o[:POOL_BLOCK] = scale * sum over the clipped window of x_image's channel block."""
+    cdef:
+        Py_ssize_t POOL_BLOCK = POOL_BLOCK_F32 if floating is float else POOL_BLOCK_F64
+        Py_ssize_t ih, iw, j
+        floating acc[POOL_BLOCK_MAX]
+        const floating* px
+    for j in range(POOL_BLOCK):
+        acc[j] = 0
+    for ih in range(h0, h1):
+        for iw in range(w0, w1):
+            px = x_image + (ih * g.in_w + iw) * g.in_c
+            for j in range(POOL_BLOCK):
+                acc[j] += px[j]
+    for j in range(POOL_BLOCK):
+        o[j] = acc[j] * scale
+
+
 cdef void _pool_output_row(const floating* x, floating* out, Window* g, Py_ssize_t row,
                            bint take_max) noexcept nogil:
     cdef:
+        Py_ssize_t POOL_BLOCK = POOL_BLOCK_F32 if floating is float else POOL_BLOCK_F64
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
-        Py_ssize_t h0, h1, w0, w1, ow, ih, iw, c
-        Py_ssize_t C = g.in_c
+        Py_ssize_t h0, h1, w0, w1, ow, ih, iw, c, c0, block
+        Py_ssize_t C = g.in_c, c_blocked = C - C % POOL_BLOCK
         const floating* x_image = x + n * g.in_h * g.in_w * C
         floating* o = out + row * g.out_w * C
         floating scale
     _clip(oh, g.stride_h, g.pad_top, g.k_h, g.in_h, &h0, &h1)
     for ow in range(g.out_w):
         _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
-        memcpy(o, x_image + (h0 * g.in_w + w0) * C, C * sizeof(floating))
-        for ih in range(h0, h1):
-            for iw in range(w0, w1):
-                if ih == h0 and iw == w0:
-                    continue
-                if take_max:
-                    _max_into(C, x_image + (ih * g.in_w + iw) * C, o)
-                else:
-                    _add_into(C, x_image + (ih * g.in_w + iw) * C, o)
-        if not take_max:
-            scale = 1.0 / ((h1 - h0) * (w1 - w0))
-            for c in range(C):
-                o[c] *= scale
+        scale = 1.0 / ((h1 - h0) * (w1 - w0))
+        for block in range(c_blocked // POOL_BLOCK):
+            c0 = block * POOL_BLOCK
+            if take_max:
+                _max_block(x_image + c0, o + c0, g, h0, h1, w0, w1)
+            else:
+                _avg_block(x_image + c0, o + c0, g, h0, h1, w0, w1, scale)
+        if c_blocked < C:
+            memcpy(o + c_blocked, x_image + (h0 * g.in_w + w0) * C + c_blocked,
+                   (C - c_blocked) * sizeof(floating))
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    if ih == h0 and iw == w0:
+                        continue
+                    if take_max:
+                        _max_into(C - c_blocked,
+                                  x_image + (ih * g.in_w + iw) * C + c_blocked, o + c_blocked)
+                    else:
+                        _add_into(C - c_blocked,
+                                  x_image + (ih * g.in_w + iw) * C + c_blocked, o + c_blocked)
+            if not take_max:
+                for c in range(c_blocked, C):
+                    o[c] *= scale
         o += C
 
 
