@@ -9,7 +9,7 @@ zero pixel, which is the same as multiplying by zero.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 from fastconv._geometry cimport Window, check_conv_contract, make_window
@@ -57,6 +57,7 @@ cdef extern from *:
 # channels than a wide block, such as 3x3x1x32). Both keep the same number of
 # accumulators in registers. COUT_BLOCK_MAX bounds the accumulator array.
 cdef enum:
+    MAX_TAP_TABLE = 1 << 16     # entries of the tap-offset table (see conv2d_direct)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
     PIX_BLOCK_MAX = 8
@@ -124,21 +125,28 @@ cdef inline void _block_pixels(const floating* x, const floating* zeros, Window*
 
 
 cdef inline void _add_taps_block(const floating* x, const floating* w, const floating* b,
-                                 const floating* zeros, floating* o, Window* g, Py_ssize_t n,
-                                 Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t grp,
+                                 const floating* zeros, const Py_ssize_t* tap_offsets,
+                                 floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                 Py_ssize_t ow0, Py_ssize_t grp,
                                  block_shape* shape) noexcept nogil:
     """The register block at o (pixels ow0.., a channel block of group grp), from the bias b.
 
-    ``w`` and ``b`` point at the block's first output channel. Pixels whose tap falls in
-    the padding read from ``zeros`` (at least C_in/groups long), so the inner loops are
-    branch-free and vectorize. Where the block's whole kernel rows lie inside the image
-    and are contiguous (groups 1, no horizontal dilation), the KW taps of a row are one
-    run of KW * C_in values: layers with few input channels (3x3x1x32, 7x7x3x64) then
-    get long inner loops instead of KW short ones.
+    ``w`` and ``b`` point at the block's first output channel. A block whose every tap
+    lies inside the image runs all KH * KW * C_in/groups taps as one loop, reading each
+    tap at tap_offsets[t] from its pixel's window corner: the accumulators then stay in
+    registers for the whole reduction (the compiler keeps them there only within a
+    loop, and layers like 3x3x1x32 have very short kernel rows).
+
+    Other blocks go kernel row by kernel row. Pixels whose tap falls in the padding read
+    from ``zeros`` (at least C_in/groups long), so the inner loops are branch-free. Where
+    the block's kernel rows lie inside the image horizontally and are contiguous (groups
+    1, no horizontal dilation), the KW taps of a row are one run of KW * C_in values.
     """
     cdef:
-        Py_ssize_t cin_g = g.in_c // g.groups
-        Py_ssize_t kh, kw, ih, r, p, j, run_length, n_runs, first_iw, last_iw
+        Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
+        Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
+        Py_ssize_t last_ih = first_ih + (g.k_h - 1) * g.dil_h
+        Py_ssize_t kh, kw, ih, r, t, p, j, run_length, n_runs, first_iw, last_iw, offset
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         Py_ssize_t pix_block, cout_block
         floating acc[PIX_BLOCK_MAX][COUT_BLOCK_MAX]
@@ -154,6 +162,23 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
             acc[p][j] = b[j]
     first_iw = ow0 * g.stride_w - g.pad_left
     last_iw = (ow0 + pix_block - 1) * g.stride_w - g.pad_left + (g.k_w - 1) * g.dil_w
+    if (tap_offsets != NULL and first_iw >= 0 and last_iw < g.in_w
+            and first_ih >= 0 and last_ih < g.in_h):
+        for p in range(pix_block):
+            x_pixels[p] = x + (((n * g.in_h + first_ih) * g.in_w
+                                + (ow0 + p) * g.stride_w - g.pad_left) * g.in_c + grp * cin_g)
+        w_row = w
+        for t in range(g.k_h * g.k_w * cin_g):
+            offset = tap_offsets[t]
+            for p in range(pix_block):
+                xv = x_pixels[p][offset]
+                for j in range(cout_block):
+                    acc[p][j] += xv * w_row[j]
+            w_row += g.out_c
+        for p in range(pix_block):
+            for j in range(cout_block):
+                o[p * g.out_c + j] = acc[p][j]
+        return
     # One run of KW * C_in values per kernel row, or KW runs of C_in/groups.
     if g.groups == 1 and g.dil_w == 1 and first_iw >= 0 and last_iw < g.in_w:
         run_length, n_runs = g.k_w * g.in_c, 1
@@ -216,8 +241,8 @@ cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
 
 
 cdef void _conv_output_row(const floating* x, const floating* w, const floating* bias,
-                           const floating* zeros, floating* out, Window* g,
-                           Py_ssize_t row) noexcept nogil:
+                           const floating* zeros, const Py_ssize_t* tap_offsets,
+                           floating* out, Window* g, Py_ssize_t row) noexcept nogil:
     """Compute out[n, oh, :, :] for row = n * out_h + oh (any channels and groups)."""
     cdef:
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
@@ -275,13 +300,13 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
             co0 = grp * cout_g + co_block * COUT_BLOCK
             for block in range(wide_blocks):
                 ow = _block_start(block, PIX_BLOCK, g.out_w)
-                _add_taps_block(x, w + co0, bias + co0, zeros, o_row + ow * g.out_c + co0,
+                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets, o_row + ow * g.out_c + co0,
                                 g, n, oh, ow, grp, wide)
         if co_done > co_full:
             co0 = grp * cout_g + co_full
             for block in range(narrow_blocks):
                 ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
-                _add_taps_block(x, w + co0, bias + co0, zeros, o_row + ow * g.out_c + co0,
+                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets, o_row + ow * g.out_c + co0,
                                 g, n, oh, ow, grp, narrow)
         if co_done < cout_g:
             for ow in range(g.out_w):
@@ -416,6 +441,22 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                                               sizeof(floating))
     if zeros == NULL:
         raise MemoryError("conv2d: cannot allocate the direct kernel's zero pixel")
+    # Where each tap (kh, kw, c) of a window lies relative to its top-left corner, for
+    # register blocks inside the image. Huge kernels go without: their kernel rows are
+    # long loops already.
+    cdef Py_ssize_t kh, kw, c, cin_g = w.shape[2]
+    cdef Py_ssize_t n_taps = g.k_h * g.k_w * cin_g
+    cdef Py_ssize_t* tap_offsets = NULL
+    if not single_channel and n_taps <= MAX_TAP_TABLE:
+        tap_offsets = <Py_ssize_t*> malloc(n_taps * sizeof(Py_ssize_t))
+        if tap_offsets == NULL:
+            free(zeros)
+            raise MemoryError("conv2d: cannot allocate the direct kernel's tap table")
+        for kh in range(g.k_h):
+            for kw in range(g.k_w):
+                for c in range(cin_g):
+                    tap_offsets[(kh * g.k_w + kw) * cin_g + c] = (
+                        (kh * g.dil_h * g.in_w + kw * g.dil_w) * g.in_c + c)
     try:
         with nogil:
             for row in prange(g.batch * g.out_h, num_threads=n_threads, schedule="dynamic"):
@@ -424,6 +465,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                                              &out[0, 0, 0, 0], &g, row)
                 else:
                     _conv_output_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
-                                     &out[0, 0, 0, 0], &g, row)
+                                     tap_offsets, &out[0, 0, 0, 0], &g, row)
     finally:
         free(zeros)
+        free(tap_offsets)
