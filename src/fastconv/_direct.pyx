@@ -203,13 +203,17 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
 
 
 cdef inline void _depthwise_block(const floating* x, const floating* w, const floating* b,
-                                  const floating* zeros, floating* o, Window* g, Py_ssize_t n,
-                                  Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t c0) noexcept nogil:
+                                  const floating* zeros, const Py_ssize_t* tap_offsets,
+                                  floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                  Py_ssize_t ow0, Py_ssize_t c0) noexcept nogil:
     """Depthwise (one input channel per output channel): the PIX_BLOCK x COUT_BLOCK block of
     pixels ow0.. and channels c0.. from the bias b (at c0), each channel multiplied by its
-    own kernel value."""
+    own kernel value. Blocks inside the image run all taps as one loop over tap_offsets,
+    as in _add_taps_block."""
     cdef:
-        Py_ssize_t kh, kw, ih, p, j
+        Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
+        Py_ssize_t first_iw = ow0 * g.stride_w - g.pad_left
+        Py_ssize_t kh, kw, ih, p, j, t, offset
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         floating acc[PIX_BLOCK][COUT_BLOCK_MAX]
         const floating* x_pixels[PIX_BLOCK]
@@ -217,6 +221,23 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
     for p in range(PIX_BLOCK):
         for j in range(COUT_BLOCK):
             acc[p][j] = b[j]
+    if (tap_offsets != NULL and first_iw >= 0 and first_ih >= 0
+            and first_ih + (g.k_h - 1) * g.dil_h < g.in_h
+            and first_iw + (PIX_BLOCK - 1) * g.stride_w + (g.k_w - 1) * g.dil_w < g.in_w):
+        for p in range(PIX_BLOCK):
+            x_pixels[p] = x + (((n * g.in_h + first_ih) * g.in_w
+                                + first_iw + p * g.stride_w) * g.in_c + c0)
+        w_row = w + c0
+        for t in range(g.k_h * g.k_w):
+            offset = tap_offsets[t]
+            for p in range(PIX_BLOCK):
+                for j in range(COUT_BLOCK):
+                    acc[p][j] += x_pixels[p][offset + j] * w_row[j]
+            w_row += g.out_c
+        for p in range(PIX_BLOCK):
+            for j in range(COUT_BLOCK):
+                o[p * g.out_c + j] = acc[p][j]
+        return
     for kh in range(g.k_h):
         ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
         if ih < 0 or ih >= g.in_h:
@@ -269,7 +290,7 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
             ow = _block_start(block, PIX_BLOCK, g.out_w)
             for co_block in range(co_full // COUT_BLOCK):
                 co0 = co_block * COUT_BLOCK
-                _depthwise_block(x, w, bias + co0, zeros, o_row + ow * g.out_c + co0,
+                _depthwise_block(x, w, bias + co0, zeros, tap_offsets, o_row + ow * g.out_c + co0,
                                  g, n, oh, ow, co0)
         if co_full == g.out_c:
             return
