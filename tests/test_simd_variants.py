@@ -29,6 +29,7 @@ CONV_CASES = [
     ((1, 6, 17, 8), (3, 3, 4, 80), dict(groups=2, padding="same")),
     ((1, 8, 20, 4), (3, 3, 4, 64), dict(dilation=(1, 2), padding="same")),
     ((1, 5, 9, 2), (3, 3, 2, 100), dict()),
+    ((1, 5, 16, 2), (3, 3, 2, 48), dict()),
     # One-channel rows wide enough for register chunks of every build (the last chunk
     # overlapping), with borders, horizontal dilation and vertical stride.
     ((1, 6, 300, 1), (3, 5, 1, 1), dict(padding="same")),

@@ -55,7 +55,9 @@ cdef extern from *:
 # Pixels per register block: PIX_BLOCK with COUT_BLOCK channels (wide blocks) or
 # NARROW_PIX_BLOCK with COUT_BLOCK / 2 (narrow blocks, for layers with fewer output
 # channels than a wide block, such as 3x3x1x32). Both keep the same number of
-# accumulators in registers. COUT_BLOCK_MAX bounds the accumulator array.
+# accumulators in registers. A row's last few pixels take a narrow tail block
+# (PIX_BLOCK x COUT_BLOCK / 2) where a whole narrow block would mostly recompute
+# pixels. COUT_BLOCK_MAX bounds the accumulator array.
 cdef enum:
     MAX_TAP_TABLE = 1 << 16     # entries of the tap-offset table (see conv2d_direct)
     PIX_BLOCK = 4
@@ -71,9 +73,12 @@ ctypedef struct WideBlock:
     char unused
 ctypedef struct NarrowBlock:
     char unused
+ctypedef struct NarrowTailBlock:
+    char unused
 ctypedef fused block_shape:
     WideBlock
     NarrowBlock
+    NarrowTailBlock
 
 
 cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
@@ -155,8 +160,10 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
         floating xv
     if block_shape is WideBlock:
         pix_block, cout_block = PIX_BLOCK, COUT_BLOCK
-    else:
+    elif block_shape is NarrowBlock:
         pix_block, cout_block = NARROW_PIX_BLOCK, COUT_BLOCK // 2
+    else:
+        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 2
     for p in range(pix_block):
         for j in range(cout_block):
             acc[p][j] = b[j]
@@ -271,14 +278,15 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         # Register blocks cover whole rows (see _block_start) when the row is that wide.
         Py_ssize_t wide_blocks = (g.out_w + PIX_BLOCK - 1) // PIX_BLOCK if g.out_w >= PIX_BLOCK else 0
-        Py_ssize_t narrow_blocks = ((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK
-                                    if g.out_w >= NARROW_PIX_BLOCK else 0)
+        Py_ssize_t narrow_blocks = g.out_w // NARROW_PIX_BLOCK
+        Py_ssize_t narrow_rest = g.out_w % NARROW_PIX_BLOCK
         Py_ssize_t co_full = cout_g - cout_g % COUT_BLOCK
         Py_ssize_t ow, kh, kw, ih, iw, grp, co0, co_block, block, co_done
         floating* o_row = out + row * g.out_w * g.out_c
         floating* o
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
+        NarrowTailBlock* narrow_tail = NULL
     if cin_g == 1 and cout_g == 1:
         # Depthwise with multiplier 1: each channel sees only itself. Register blocks over
         # (pixels, channels), then the leftover channels pixel by pixel, vectorized over C.
@@ -290,8 +298,8 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
             ow = _block_start(block, PIX_BLOCK, g.out_w)
             for co_block in range(co_full // COUT_BLOCK):
                 co0 = co_block * COUT_BLOCK
-                _depthwise_block(x, w, bias + co0, zeros, tap_offsets, o_row + ow * g.out_c + co0,
-                                 g, n, oh, ow, co0)
+                _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
+                                 o_row + ow * g.out_c + co0, g, n, oh, ow, co0)
         if co_full == g.out_c:
             return
         for ow in range(g.out_w):
@@ -321,14 +329,23 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
             co0 = grp * cout_g + co_block * COUT_BLOCK
             for block in range(wide_blocks):
                 ow = _block_start(block, PIX_BLOCK, g.out_w)
-                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets, o_row + ow * g.out_c + co0,
-                                g, n, oh, ow, grp, wide)
+                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, wide)
         if co_done > co_full:
             co0 = grp * cout_g + co_full
             for block in range(narrow_blocks):
-                ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
-                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets, o_row + ow * g.out_c + co0,
-                                g, n, oh, ow, grp, narrow)
+                ow = block * NARROW_PIX_BLOCK
+                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, narrow)
+            # The row's last pixels: a narrow tail block, or a narrow block moved back.
+            ow = g.out_w - PIX_BLOCK
+            if 0 < narrow_rest <= PIX_BLOCK:
+                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, narrow_tail)
+            elif narrow_rest > PIX_BLOCK:
+                ow = g.out_w - NARROW_PIX_BLOCK
+                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, narrow)
         if co_done < cout_g:
             for ow in range(g.out_w):
                 _pixel_taps(x, w, bias + grp * cout_g, o_row + ow * g.out_c + grp * cout_g,
