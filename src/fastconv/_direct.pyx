@@ -129,6 +129,17 @@ cdef inline void _block_pixels(const floating* x, const floating* zeros, Window*
             x_pixels[p] = zeros
 
 
+cdef inline void _rows_inside(Window* g, Py_ssize_t first_ih, Py_ssize_t* kh_lo,
+                              Py_ssize_t* kh_hi) noexcept nogil:
+    """[kh_lo, kh_hi): the kernel rows whose input row first_ih + kh * dil_h lies inside
+    the image (empty when none does). Taps in the tap table are ordered by kernel row,
+    so these rows' taps are one contiguous range of it."""
+    kh_lo[0] = 0 if first_ih >= 0 else min((-first_ih + g.dil_h - 1) // g.dil_h, g.k_h)
+    kh_hi[0] = max(0, min(g.k_h, (g.in_h - first_ih + g.dil_h - 1) // g.dil_h))
+    if kh_hi[0] < kh_lo[0]:
+        kh_hi[0] = kh_lo[0]
+
+
 cdef inline void _add_taps_block(const floating* x, const floating* w, const floating* b,
                                  const floating* zeros, const Py_ssize_t* tap_offsets,
                                  floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
@@ -136,13 +147,14 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
                                  block_shape* shape) noexcept nogil:
     """The register block at o (pixels ow0.., a channel block of group grp), from the bias b.
 
-    ``w`` and ``b`` point at the block's first output channel. A block whose every tap
-    lies inside the image runs all KH * KW * C_in/groups taps as one loop, reading each
-    tap at tap_offsets[t] from its pixel's window corner: the accumulators then stay in
-    registers for the whole reduction (the compiler keeps them there only within a
-    loop, and layers like 3x3x1x32 have very short kernel rows).
+    ``w`` and ``b`` point at the block's first output channel. A block whose taps lie
+    inside the image horizontally runs the taps of all its kernel rows inside the image
+    (those above and below are skipped) as one loop, reading tap t at tap_offsets[t]
+    from each pixel's window corner: the accumulators then stay in registers for the
+    whole reduction (the compiler keeps them there only within a loop, and layers like
+    3x3x1x32 have very short kernel rows).
 
-    Other blocks go kernel row by kernel row. Pixels whose tap falls in the padding read
+    Blocks at the left and right borders go kernel row by kernel row. Pixels whose tap falls in the padding read
     from ``zeros`` (at least C_in/groups long), so the inner loops are branch-free. Where
     the block's kernel rows lie inside the image horizontally and are contiguous (groups
     1, no horizontal dilation), the KW taps of a row are one run of KW * C_in values.
@@ -150,8 +162,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
     cdef:
         Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
         Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
-        Py_ssize_t last_ih = first_ih + (g.k_h - 1) * g.dil_h
         Py_ssize_t kh, kw, ih, r, t, p, j, run_length, n_runs, first_iw, last_iw, offset
+        Py_ssize_t kh_lo, kh_hi, t_begin, t_end
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         Py_ssize_t pix_block, cout_block
         floating acc[PIX_BLOCK_MAX][COUT_BLOCK_MAX]
@@ -169,13 +181,17 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
             acc[p][j] = b[j]
     first_iw = ow0 * g.stride_w - g.pad_left
     last_iw = (ow0 + pix_block - 1) * g.stride_w - g.pad_left + (g.k_w - 1) * g.dil_w
-    if (tap_offsets != NULL and first_iw >= 0 and last_iw < g.in_w
-            and first_ih >= 0 and last_ih < g.in_h):
-        for p in range(pix_block):
-            x_pixels[p] = x + (((n * g.in_h + first_ih) * g.in_w
-                                + (ow0 + p) * g.stride_w - g.pad_left) * g.in_c + grp * cin_g)
-        w_row = w
-        for t in range(g.k_h * g.k_w * cin_g):
+    if tap_offsets != NULL and first_iw >= 0 and last_iw < g.in_w:
+        # Kernel rows above or below the image are skipped as one range of taps.
+        _rows_inside(g, first_ih, &kh_lo, &kh_hi)
+        t_begin, t_end = kh_lo * g.k_w * cin_g, kh_hi * g.k_w * cin_g
+        if t_begin < t_end:
+            for p in range(pix_block):
+                x_pixels[p] = x + (((n * g.in_h + first_ih + kh_lo * g.dil_h) * g.in_w
+                                    + (ow0 + p) * g.stride_w - g.pad_left) * g.in_c
+                                   + grp * cin_g - tap_offsets[t_begin])
+        w_row = w + t_begin * g.out_c
+        for t in range(t_begin, t_end):
             offset = tap_offsets[t]
             for p in range(pix_block):
                 xv = x_pixels[p][offset]
@@ -215,12 +231,12 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
                                   Py_ssize_t ow0, Py_ssize_t c0) noexcept nogil:
     """Depthwise (one input channel per output channel): the PIX_BLOCK x COUT_BLOCK block of
     pixels ow0.. and channels c0.. from the bias b (at c0), each channel multiplied by its
-    own kernel value. Blocks inside the image run all taps as one loop over tap_offsets,
-    as in _add_taps_block."""
+    own kernel value. Blocks inside the image horizontally run their taps as one loop
+    over tap_offsets, as in _add_taps_block."""
     cdef:
         Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
         Py_ssize_t first_iw = ow0 * g.stride_w - g.pad_left
-        Py_ssize_t kh, kw, ih, p, j, t, offset
+        Py_ssize_t kh, kw, ih, p, j, t, offset, kh_lo, kh_hi, t_begin, t_end
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         floating acc[PIX_BLOCK][COUT_BLOCK_MAX]
         const floating* x_pixels[PIX_BLOCK]
@@ -228,14 +244,17 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
     for p in range(PIX_BLOCK):
         for j in range(COUT_BLOCK):
             acc[p][j] = b[j]
-    if (tap_offsets != NULL and first_iw >= 0 and first_ih >= 0
-            and first_ih + (g.k_h - 1) * g.dil_h < g.in_h
+    if (tap_offsets != NULL and first_iw >= 0
             and first_iw + (PIX_BLOCK - 1) * g.stride_w + (g.k_w - 1) * g.dil_w < g.in_w):
-        for p in range(PIX_BLOCK):
-            x_pixels[p] = x + (((n * g.in_h + first_ih) * g.in_w
-                                + first_iw + p * g.stride_w) * g.in_c + c0)
-        w_row = w + c0
-        for t in range(g.k_h * g.k_w):
+        _rows_inside(g, first_ih, &kh_lo, &kh_hi)
+        t_begin, t_end = kh_lo * g.k_w, kh_hi * g.k_w
+        if t_begin < t_end:
+            for p in range(PIX_BLOCK):
+                x_pixels[p] = x + (((n * g.in_h + first_ih + kh_lo * g.dil_h) * g.in_w
+                                    + first_iw + p * g.stride_w) * g.in_c + c0
+                                   - tap_offsets[t_begin])
+        w_row = w + t_begin * g.out_c + c0
+        for t in range(t_begin, t_end):
             offset = tap_offsets[t]
             for p in range(PIX_BLOCK):
                 for j in range(COUT_BLOCK):
