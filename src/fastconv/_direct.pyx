@@ -2,10 +2,12 @@
 
 Every (kh, kw, c_in) tap broadcasts one input value against a contiguous row of
 the HWIO kernel (w[kh, kw, c_in, :]). Output pixels are computed in register
-blocks of PIX_BLOCK pixels x COUT_BLOCK channels, so each kernel row loaded is
-used PIX_BLOCK times; leftovers, depthwise and one-channel images have their own
-loops. Padding is never materialised: taps in the padding are skipped or read a
-zero pixel, which is the same as multiplying by zero.
+blocks (4 pixels x COUT_BLOCK channels, or 8 x COUT_BLOCK / 2 for narrow layers),
+so each kernel row loaded is used by every pixel of the block; a block runs its
+whole reduction as one loop over a table of tap offsets, so its accumulators stay
+in registers. Leftover channels, depthwise layers and one-channel images have
+their own loops. Padding is never materialised: taps in the padding are skipped
+or read a zero pixel, which is the same as multiplying by zero.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -154,15 +156,14 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
     whole reduction (the compiler keeps them there only within a loop, and layers like
     3x3x1x32 have very short kernel rows).
 
-    Blocks at the left and right borders go kernel row by kernel row. Pixels whose tap falls in the padding read
-    from ``zeros`` (at least C_in/groups long), so the inner loops are branch-free. Where
-    the block's kernel rows lie inside the image horizontally and are contiguous (groups
-    1, no horizontal dilation), the KW taps of a row are one run of KW * C_in values.
+    Blocks at the left and right borders go kernel row by kernel row. Pixels whose tap
+    falls in the padding read from ``zeros`` (at least C_in/groups long), so the inner
+    loops are branch-free.
     """
     cdef:
         Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
         Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
-        Py_ssize_t kh, kw, ih, r, t, p, j, run_length, n_runs, first_iw, last_iw, offset
+        Py_ssize_t kh, kw, ih, r, t, p, j, first_iw, last_iw, offset
         Py_ssize_t kh_lo, kh_hi, t_begin, t_end
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         Py_ssize_t pix_block, cout_block
@@ -202,19 +203,14 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
             for j in range(cout_block):
                 o[p * g.out_c + j] = acc[p][j]
         return
-    # One run of KW * C_in values per kernel row, or KW runs of C_in/groups.
-    if g.groups == 1 and g.dil_w == 1 and first_iw >= 0 and last_iw < g.in_w:
-        run_length, n_runs = g.k_w * g.in_c, 1
-    else:
-        run_length, n_runs = cin_g, g.k_w
     for kh in range(g.k_h):
         ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
         if ih < 0 or ih >= g.in_h:
             continue
         w_row = w + kh * g.k_w * cin_g * g.out_c
-        for kw in range(n_runs):
+        for kw in range(g.k_w):
             _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
-            for r in range(run_length):
+            for r in range(cin_g):
                 for p in range(pix_block):
                     xv = x_pixels[p][r]
                     for j in range(cout_block):
@@ -296,7 +292,8 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         # Register blocks cover whole rows (see _block_start) when the row is that wide.
-        Py_ssize_t wide_blocks = (g.out_w + PIX_BLOCK - 1) // PIX_BLOCK if g.out_w >= PIX_BLOCK else 0
+        Py_ssize_t wide_blocks = ((g.out_w + PIX_BLOCK - 1) // PIX_BLOCK
+                                  if g.out_w >= PIX_BLOCK else 0)
         Py_ssize_t narrow_blocks = g.out_w // NARROW_PIX_BLOCK
         Py_ssize_t narrow_rest = g.out_w % NARROW_PIX_BLOCK
         Py_ssize_t co_full = cout_g - cout_g % COUT_BLOCK
