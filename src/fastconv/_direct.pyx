@@ -199,23 +199,20 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
                 for j in range(cout_block):
                     acc[p][j] += xv * w_row[j]
             w_row += g.out_c
-        for p in range(pix_block):
-            for j in range(cout_block):
-                o[p * g.out_c + j] = acc[p][j]
-        return
-    for kh in range(g.k_h):
-        ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-        if ih < 0 or ih >= g.in_h:
-            continue
-        w_row = w + kh * g.k_w * cin_g * g.out_c
-        for kw in range(g.k_w):
-            _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
-            for r in range(cin_g):
-                for p in range(pix_block):
-                    xv = x_pixels[p][r]
-                    for j in range(cout_block):
-                        acc[p][j] += xv * w_row[j]
-                w_row += g.out_c
+    else:
+        for kh in range(g.k_h):
+            ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
+            if ih < 0 or ih >= g.in_h:
+                continue
+            w_row = w + kh * g.k_w * cin_g * g.out_c
+            for kw in range(g.k_w):
+                _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
+                for r in range(cin_g):
+                    for p in range(pix_block):
+                        xv = x_pixels[p][r]
+                        for j in range(cout_block):
+                            acc[p][j] += xv * w_row[j]
+                    w_row += g.out_c
     for p in range(pix_block):
         for j in range(cout_block):
             o[p * g.out_c + j] = acc[p][j]
