@@ -253,20 +253,17 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
                 for j in range(COUT_BLOCK):
                     acc[p][j] += x_pixels[p][offset + j] * w_row[j]
             w_row += g.out_c
-        for p in range(PIX_BLOCK):
-            for j in range(COUT_BLOCK):
-                o[p * g.out_c + j] = acc[p][j]
-        return
-    for kh in range(g.k_h):
-        ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-        if ih < 0 or ih >= g.in_h:
-            continue
-        for kw in range(g.k_w):
-            _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, PIX_BLOCK, x_pixels)
-            w_row = w + (kh * g.k_w + kw) * g.out_c + c0
-            for p in range(PIX_BLOCK):
-                for j in range(COUT_BLOCK):
-                    acc[p][j] += x_pixels[p][j] * w_row[j]
+    else:
+        for kh in range(g.k_h):
+            ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
+            if ih < 0 or ih >= g.in_h:
+                continue
+            for kw in range(g.k_w):
+                _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, PIX_BLOCK, x_pixels)
+                w_row = w + (kh * g.k_w + kw) * g.out_c + c0
+                for p in range(PIX_BLOCK):
+                    for j in range(COUT_BLOCK):
+                        acc[p][j] += x_pixels[p][j] * w_row[j]
     for p in range(PIX_BLOCK):
         for j in range(COUT_BLOCK):
             o[p * g.out_c + j] = acc[p][j]

@@ -97,11 +97,12 @@ cdef void _pool_output_row(const floating* x, floating* out, Window* g, Py_ssize
         Py_ssize_t C = g.in_c, c_blocked = C - C % POOL_BLOCK
         const floating* x_image = x + n * g.in_h * g.in_w * C
         floating* o = out + row * g.out_w * C
-        floating scale
+        floating scale = 1  # set per window for average pooling
     _clip(oh, g.stride_h, g.pad_top, g.k_h, g.in_h, &h0, &h1)
     for ow in range(g.out_w):
         _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
-        scale = 1.0 / ((h1 - h0) * (w1 - w0))
+        if not take_max:
+            scale = 1.0 / ((h1 - h0) * (w1 - w0))
         for block in range(c_blocked // POOL_BLOCK):
             c0 = block * POOL_BLOCK
             if take_max:
