@@ -22,6 +22,17 @@ def _batched(x):
     return (x[None], True) if x.ndim == 3 else (x, False)
 
 
+def _blas_field_dot(field, w):
+    """sum over (kh, kw, c) of field[n, kh, kw, c] * w[kh, kw, c, o], through BLAS."""
+    return np.tensordot(field, w, axes=3)
+
+
+def _ieee_field_dot(field, w):
+    """The same sum in NumPy's own loop. BLAS may skip zero multipliers, losing IEEE's
+    nan * 0 = nan and inf * 0 = nan, so non-finite inputs (rare) come here."""
+    return np.einsum("nhwc,hwco->no", field, w, optimize=False)
+
+
 def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
     """out[n, i, j, o] = bias[o] + sum over (kh, kw, c) in o's group of
     x_padded[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c - group_start, o]."""
@@ -34,6 +45,8 @@ def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
     pads, (oh, ow) = window_geometry((h, wd), (kh, kw), (sh, sw), (dh, dw), padding)
     xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     c_out_per_group = c_out // groups
+    finite = np.isfinite(x).all() and np.isfinite(w).all()
+    dot = _blas_field_dot if finite else _ieee_field_dot
     out = np.zeros((n, oh, ow, c_out))
     for i in range(oh):
         for j in range(ow):
@@ -41,7 +54,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
             for g in range(groups):
                 cin = slice(g * c_in_per_group, (g + 1) * c_in_per_group)
                 cout = slice(g * c_out_per_group, (g + 1) * c_out_per_group)
-                out[:, i, j, cout] = np.tensordot(field[..., cin], w[..., cout], axes=3)
+                out[:, i, j, cout] = dot(field[..., cin], w[..., cout])
     if bias is not None:
         out += np.asarray(bias, dtype=np.float64)
     return out[0] if unbatched else out

@@ -251,3 +251,19 @@ def test_is_cross_correlation_not_convolution(method):
     w[0, 0, 0, 0] = 1.0
     got = fastconv.conv2d(x, w, method=method)
     np.testing.assert_array_equal(got[0, :, :, 0], x[0, :3, :3, 0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", METHODS)
+def test_non_finite_input_times_zero_weight_is_nan(method, dtype, bad):
+    """IEEE: nan * 0 and inf * 0 are nan. The reference must say so too (BLAS, which it
+    uses for finite inputs, may skip zero multipliers), and every method agrees."""
+    x = np.arange(12, dtype=np.float64).reshape(3, 2, 2, 1)
+    x[2, 0, 0, 0] = bad
+    w = np.zeros((1, 1, 1, 1))  # one output channel: the product is a BLAS gemv
+    expected = np.zeros((3, 2, 2, 1))
+    expected[2, 0, 0, 0] = np.nan
+    np.testing.assert_array_equal(reference.conv2d(x, w), expected)
+    got = fastconv.conv2d(x.astype(dtype), w.astype(dtype), method=method)
+    np.testing.assert_array_equal(got, expected.astype(dtype))
