@@ -10,8 +10,10 @@ Environment switches:
   FASTCONV_NO_OPENMP=1  build without OpenMP even when the compiler has it.
   FASTCONV_NO_SIMD_VARIANTS=1  build only the baseline kernels (no AVX2/AVX-512 copies).
 """
+import glob
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -20,6 +22,7 @@ import warnings
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+SOURCE_ROOT = os.path.dirname(os.path.abspath(__file__))
 DEBUG = os.environ.get("FASTCONV_DEBUG", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("FASTCONV_NO_OPENMP", "0") not in ("", "0")
 SANITIZE = os.environ.get("FASTCONV_SANITIZE", "").strip()
@@ -132,6 +135,32 @@ class BuildExt(build_ext):
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ]
         super().build_extensions()
+        self._copy_into_source_tree()
+
+    def _copy_into_source_tree(self):
+        """Place the built kernels beside the sources, as ``build_ext --inplace`` would.
+
+        From the clone's root, ``python -m fastconv.bench`` imports ``./fastconv`` (the
+        current folder comes first on sys.path), not the installed package; with the
+        kernels copied here, that folder is a working package too. Kernel modules of an
+        earlier build that this one did not make (a release build's SIMD variants after
+        a debug build) are removed, so the folder never mixes two builds.
+        """
+        package_dir = os.path.join(SOURCE_ROOT, "fastconv")
+        if self.inplace or not os.access(package_dir, os.W_OK):
+            return
+        built = set()
+        for ext in self.extensions:
+            source = self.get_ext_fullpath(ext.name)
+            target = os.path.join(package_dir, os.path.basename(source))
+            built.add(os.path.basename(source))
+            if os.path.abspath(source) != os.path.abspath(target):
+                shutil.copyfile(source, target)
+        ext_suffix = os.path.splitext(self.get_ext_filename("fastconv._config"))[1]
+        for name in KERNEL_MODULES + [f"{m}_{level}" for m in SIMD_MODULES for level in SIMD_LEVELS]:
+            for stale in glob.glob(os.path.join(package_dir, f"{name}.*{ext_suffix}")):
+                if os.path.basename(stale) not in built:
+                    os.remove(stale)
 
 
 def _simd_variant_sources():

@@ -48,6 +48,18 @@ def _select(name):
     raise ImportError(f"no build of fastconv.{name} is importable")
 
 
-SIMD_LEVEL, direct = _select("_direct")
-_, pool = _select("_pool")
-_, probe = _select("_probe")
+def build(name, level=None):
+    """(level, module): the build of kernel module ``name`` chosen at import, or the one
+    for ``level`` when given (the tests run every build through the public functions)."""
+    if level is None:
+        return _CHOSEN[name]
+    available = variants(name)
+    if level not in available:
+        raise ValueError(f"no {level!r} build of fastconv.{name} runs here; "
+                         f"available: {sorted(available)}")
+    return level, available[level]
+
+
+_CHOSEN = {name: _select(name) for name in ("_direct", "_pool", "_probe")}
+SIMD_LEVEL = _CHOSEN["_direct"][0]
+probe = _CHOSEN["_probe"][1]

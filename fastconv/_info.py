@@ -1,12 +1,16 @@
 """show_config(): how this fastconv was built and what it will run on."""
+from __future__ import annotations
+
+import os
 import platform
+from typing import Any
 
 from . import _config, _dispatch
 from ._threads import get_num_threads
 from ._version import __version__
 
 
-def _runtime_cpu_features():
+def _runtime_cpu_features() -> list[str]:
     try:  # NumPy's own CPU dispatch probe; private, so optional.
         from numpy._core._multiarray_umath import __cpu_features__
     except ImportError:
@@ -18,7 +22,17 @@ def _runtime_cpu_features():
     return [name for name in wanted if __cpu_features__.get(name)]
 
 
-def config():
+def library_owner(filepath: str) -> str:
+    """The installed package a shared library came with (numpy, scipy, torch, ...), or ''."""
+    parts = (filepath or "").replace(os.sep, "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts):
+            top = parts[parts.index(marker) + 1]
+            return top[:-5] if top.endswith(".libs") else top
+    return ""
+
+
+def config() -> dict[str, Any]:
     """The facts show_config() prints, as a dict."""
     from ._blas_threads import blas_info
 
@@ -33,15 +47,27 @@ def config():
         "debug_build": _config.debug_build(),
         "machine": platform.machine(),
         "blas": [
-            {k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
-                                      "filepath")}
+            {**{k: info.get(k) for k in ("internal_api", "version", "architecture",
+                                         "num_threads", "filepath")},
+             "owner": library_owner(info.get("filepath") or "")}
             for info in blas_info()
         ],
     }
 
 
-def show_config():
-    """Print fastconv's version, compiler, SIMD flags, OpenMP and thread count."""
+def show_config() -> None:
+    """Print fastconv's version, compiler, SIMD levels, OpenMP, threads and BLAS libraries.
+
+    Each BLAS line names the package that shipped the library: fastconv's im2col
+    kernels call scipy's (through ``scipy.linalg.cython_blas``); NumPy may load its own.
+
+    Examples
+    --------
+    >>> import fastconv
+    >>> fastconv.show_config()  # doctest: +ELLIPSIS
+    fastconv ...
+      compiler: ...
+    """
     c = config()
     print(f"fastconv {c['version']}")
     print(f"  compiler:          {c['compiler']}")
@@ -52,5 +78,8 @@ def show_config():
     print(f"  threads:           {c['num_threads']}")
     print(f"  debug build:       {'yes' if c['debug_build'] else 'no'}")
     for b in c["blas"]:
-        print(f"  BLAS:              {b['internal_api']} {b['version']} "
-              f"kernel={b['architecture']} threads={b['num_threads']}")
+        owner = b["owner"] or "unknown package"
+        role = ", used by fastconv's im2col" if b["owner"] == "scipy" else ""
+        print(f"  BLAS ({owner}{role}): {b['internal_api']} {b['version']} "
+              f"kernel={b['architecture']} threads={b['num_threads']} "
+              f"[{os.path.basename(b['filepath'] or '')}]")

@@ -1,45 +1,44 @@
-"""max_pool2d and avg_pool2d: argument checks and the shared pooling driver."""
+"""max_pool2d and avg_pool2d: the public functions over the shared pooling driver."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
 import numpy as np
 
-from . import _checks
-from ._dispatch import pool as _pool
-from ._shapes import positive_pair, window_geometry
-from ._threads import threads_for
+from . import _validate
+from ._geometry import pool_window
+from ._plan import pool2d_plan
+from ._typing import ArrayLike, IntOrPair, Padding
 
 __all__ = ["max_pool2d", "avg_pool2d"]
 
 
-def _pool2d(kernel, name, x, pool_size, stride, padding, out, workers):
-    x = _checks.as_array(x, "x")
-    x4, unbatched = _checks.check_batched(x)
-    pool = positive_pair(pool_size, "pool_size")
-    stride = pool if stride is None else positive_pair(stride, "stride")
-    dtype = _checks.result_dtype(x)
-    _checks.check_workers(workers)
-    _checks.check_image_size(x4)
-    pads, (out_h, out_w) = window_geometry(x4.shape[1:3], pool, stride, (1, 1), padding,
-                                           what="pool_size")
-    for axis, (before, after), size in zip("hw", pads, pool):
-        if before >= size or after >= size:
-            # A window made only of padding would have no real pixel to reduce.
-            raise ValueError(
-                f"padding {pads} must be smaller than pool_size {pool} on each side "
-                f"(axis {axis})"
-            )
-    out_shape = (x4.shape[0], out_h, out_w, x4.shape[3])
-    target, result = _checks.prepare_out(out, out_shape[1:] if unbatched else out_shape,
-                                         dtype, (x,))
+def _pool2d(op: str, x: Any, pool_size: Any = 2, stride: Any = None, padding: Any = "valid",
+            out: Any = None, workers: Any = None, simd: Optional[str] = None) -> np.ndarray:
+    """Validate, size and plan one pooling call, then run kernel ``op`` ("max_pool2d" or
+    "avg_pool2d"); ``simd`` runs a given build instead of the one chosen at import."""
+    x = _validate.as_array(x, "x")
+    x4, unbatched = _validate.batched(x)
+    dtype = _validate.result_dtype(x)
+    n_workers = _validate.workers(workers)
+    _validate.nonempty_image(x4)
+    window = pool_window(x4.shape[1:3], pool_size, stride, padding)
+    out_shape = (x4.shape[0], *window.out_hw, x4.shape[3])
+    target, result = _validate.prepare_out(out, out_shape[1:] if unbatched else out_shape,
+                                           dtype, (x,))
     target4 = target[np.newaxis] if unbatched else target
     if target4.size == 0:
-        return _checks.finish(target, result)
+        return _validate.finish(target, result)
     x4 = np.ascontiguousarray(x4, dtype=dtype)
-    n_threads = threads_for(workers, x4.size + target4.size * pool[0] * pool[1],
-                            out_shape[0] * out_h)
-    kernel(x4, target4, pool, stride, (pads[0][0], pads[1][0]), n_threads)
-    return _checks.finish(target, result)
+    plan = pool2d_plan(x4.shape, window.out_hw, window.size, n_workers, simd)
+    kernel = getattr(plan.kernels, op)
+    kernel(x4, target4, window.size, window.stride, window.pad_top_left, plan.threads)
+    return _validate.finish(target, result)
 
 
-def max_pool2d(x, pool_size=2, *, stride=None, padding="valid", out=None, workers=None):
+def max_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOrPair] = None,
+               padding: Padding = "valid", out: Optional[np.ndarray] = None,
+               workers: Optional[int] = None) -> np.ndarray:
     """Max pooling over NHWC images (Keras' MaxPooling2D).
 
     Parameters
@@ -52,17 +51,58 @@ def max_pool2d(x, pool_size=2, *, stride=None, padding="valid", out=None, worker
         Padding never wins: the max is over real pixels only (TensorFlow's rule).
         Explicit padding must be smaller than the pool on each side.
     out : ndarray, optional
+        C-contiguous, of exactly the result's shape and dtype. Returned.
     workers : int, optional
+        Threads for this call: None uses ``fastconv.get_num_threads()``, -1 all cores.
+
+    Returns
+    -------
+    ndarray of shape (N, OH, OW, C) (or (OH, OW, C)), dtype
+    ``np.result_type(x, np.float32)``.
 
     NaN propagates as in ``np.max``: a window holding a NaN gives NaN.
+
+    Examples
+    --------
+    The MNIST ConvNet's 2x2 max pooling:
+
+    >>> import numpy as np
+    >>> import fastconv
+    >>> maps = np.random.rand(64, 26, 26, 32).astype(np.float32)
+    >>> fastconv.max_pool2d(maps).shape
+    (64, 13, 13, 32)
+    >>> x = np.arange(16.0).reshape(4, 4, 1)         # one unbatched image
+    >>> fastconv.max_pool2d(x)[..., 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    >>> fastconv.max_pool2d(x, 3, stride=2, padding="same")[..., 0]
+    array([[10., 11.],
+           [14., 15.]])
     """
-    return _pool2d(_pool.max_pool2d, "max_pool2d", x, pool_size, stride, padding, out, workers)
+    return _pool2d("max_pool2d", x, pool_size, stride, padding, out, workers)
 
 
-def avg_pool2d(x, pool_size=2, *, stride=None, padding="valid", out=None, workers=None):
+def avg_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOrPair] = None,
+               padding: Padding = "valid", out: Optional[np.ndarray] = None,
+               workers: Optional[int] = None) -> np.ndarray:
     """Average pooling over NHWC images (Keras' AveragePooling2D).
 
     Same arguments as :func:`max_pool2d`. The mean is over the real pixels in
     each window (TensorFlow's SAME rule): padding is never counted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> x = np.arange(16.0).reshape(4, 4, 1)
+    >>> fastconv.avg_pool2d(x)[..., 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+
+    With "same" padding the border windows average only their real pixels:
+
+    >>> fastconv.avg_pool2d(np.ones((1, 3, 3, 1)), padding="same")[0, ..., 0]
+    array([[1., 1.],
+           [1., 1.]])
     """
-    return _pool2d(_pool.avg_pool2d, "avg_pool2d", x, pool_size, stride, padding, out, workers)
+    return _pool2d("avg_pool2d", x, pool_size, stride, padding, out, workers)

@@ -6,13 +6,13 @@ HWIO kernel, or the max or mean of the real (unpadded) pixels in the window.
 Vectorisation is only over the batch and channel axes, where it cannot hide
 an indexing mistake. Everything is computed, and returned, in float64.
 
-Shapes and padding come from ``fastconv._shapes`` (the one place for those
+Shapes and padding come from ``fastconv._geometry`` (the one place for those
 rules); the tests pin that module's arithmetic separately against
 TensorFlow's documented formulas.
 """
 import numpy as np
 
-from ._shapes import positive_pair, window_geometry
+from ._geometry import conv_window, pool_window
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d"]
 
@@ -41,8 +41,8 @@ def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
     n, h, wd, c_in = x.shape
     kh, kw, c_in_per_group, c_out = w.shape
     assert c_in == c_in_per_group * groups and c_out % groups == 0
-    (sh, sw), (dh, dw) = positive_pair(stride, "stride"), positive_pair(dilation, "dilation")
-    pads, (oh, ow) = window_geometry((h, wd), (kh, kw), (sh, sw), (dh, dw), padding)
+    window = conv_window((h, wd), (kh, kw), stride, dilation, padding)
+    (sh, sw), (dh, dw), pads, (oh, ow) = window.stride, window.dilation, window.pads, window.out_hw
     xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     c_out_per_group = c_out // groups
     finite = np.isfinite(x).all() and np.isfinite(w).all()
@@ -63,16 +63,16 @@ def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
 def _pool(x, pool_size, stride, padding, reduce):
     x, unbatched = _batched(x)
     n, h, wd, c = x.shape
-    ph, pw = positive_pair(pool_size, "pool_size")
-    sh, sw = (ph, pw) if stride is None else positive_pair(stride, "stride")
-    ((top, _), (left, _)), (oh, ow) = window_geometry((h, wd), (ph, pw), (sh, sw), (1, 1), padding)
+    window = pool_window((h, wd), pool_size, stride, padding)
+    (ph, pw), (sh, sw), (oh, ow) = window.size, window.stride, window.out_hw
+    top, left = window.pad_top_left
     out = np.empty((n, oh, ow, c))
     for i in range(oh):
         for j in range(ow):
             # Only real pixels take part: the window is clipped to the image.
             r0, c0 = i * sh - top, j * sw - left
-            window = x[:, max(r0, 0) : min(r0 + ph, h), max(c0, 0) : min(c0 + pw, wd), :]
-            out[:, i, j, :] = reduce(window, axis=(1, 2))
+            field = x[:, max(r0, 0) : min(r0 + ph, h), max(c0, 0) : min(c0 + pw, wd), :]
+            out[:, i, j, :] = reduce(field, axis=(1, 2))
     return out[0] if unbatched else out
 
 

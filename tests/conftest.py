@@ -1,4 +1,6 @@
 """Shared helpers for the fastconv tests: data, tolerances and thread-count isolation."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -55,9 +57,20 @@ def rng():
     return np.random.default_rng(20240611)
 
 
+@contextlib.contextmanager
+def thread_setting_restored():
+    """Put back fastconv's thread setting on exit: the setting itself (None means
+    OpenMP's default), not the count it resolves to, which would pin the default for
+    every later test."""
+    before = fastconv._threads.global_setting()
+    try:
+        yield
+    finally:
+        fastconv.set_num_threads(before)
+
+
 @pytest.fixture
 def restore_threads():
     """Give the test a free hand with set_num_threads and put the setting back afterwards."""
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
+    with thread_setting_restored():
+        yield

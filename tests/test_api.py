@@ -545,3 +545,15 @@ def test_build_has_openmp(capsys):
     assert fastconv._config.openmp_enabled() is True
     fastconv.show_config()
     assert re.search(r"OpenMP\s*:\s*yes", capsys.readouterr().out)
+
+
+def test_restoring_the_thread_setting_keeps_openmps_default():
+    """The tests' save/restore puts back "no setting" (OpenMP's default, which follows
+    OMP_NUM_THREADS), not the number that default resolved to."""
+    from conftest import thread_setting_restored
+
+    with thread_setting_restored():
+        fastconv.set_num_threads(None)
+        with thread_setting_restored():
+            fastconv.set_num_threads(1)
+        assert fastconv._threads.global_setting() is None

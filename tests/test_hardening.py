@@ -683,13 +683,11 @@ def _simd_builds(module):
 @pytest.mark.parametrize("level", sorted(_simd_builds("_direct")))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c_in, c_out, groups", [(1, 1, 1), (5, 19, 1), (16, 16, 16)])
-def test_every_simd_build_takes_unaligned_and_odd_layouts(monkeypatch, level, dtype, c_in,
-                                                          c_out, groups):
+def test_every_simd_build_takes_unaligned_and_odd_layouts(level, dtype, c_in, c_out, groups):
     """Unaligned and negative-strided x and an unaligned out, through each SIMD build of
     the direct kernel: vector loads must not assume more alignment than NumPy gives."""
-    from fastconv import conv
+    from fastconv.conv import _conv2d
 
-    monkeypatch.setattr(conv, "_direct", _simd_builds("_direct")[level])
     x = _x((2, 9, 23, c_in), dtype)
     w = _w((3, 3, c_in // groups, c_out), dtype)
     kw = {"padding": "same", "groups": groups}
@@ -697,23 +695,22 @@ def test_every_simd_build_takes_unaligned_and_odd_layouts(monkeypatch, level, dt
     for layout in ("unaligned", "negative"):
         view, _ = with_layout(x, layout)
         out, _ = with_layout(np.zeros(expected.shape, dtype), "unaligned")
-        assert conv2d(view, w, method="direct", out=out, **kw) is out
+        assert _conv2d(view, w, method="direct", out=out, simd=level, **kw) is out
         assert_matches(out, expected, bound, dtype)
 
 
 @pytest.mark.parametrize("level", sorted(_simd_builds("_pool")))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", POOLS)
-def test_every_simd_pool_build_takes_unaligned_layouts(monkeypatch, level, dtype, op):
-    from fastconv import pool
+def test_every_simd_pool_build_takes_unaligned_layouts(level, dtype, op):
+    from fastconv.pool import _pool2d
 
-    monkeypatch.setattr(pool, "_pool", _simd_builds("_pool")[level])
     x = _x((2, 9, 11, 37), dtype)
     x[1, 2, 3, 4] = np.nan
     expected, bound = pool_expected(op, x, 3, stride=2, padding="same")
     view, _ = with_layout(x, "unaligned")
     out, _ = with_layout(np.zeros(expected.shape, dtype), "unaligned")
-    assert call(op, x=view, pool_size=3, stride=2, padding="same", out=out) is out
+    assert _pool2d(op, view, 3, stride=2, padding="same", out=out, simd=level) is out
     assert_matches(out, expected, bound, dtype)
 
 

@@ -1,14 +1,21 @@
 """Every SIMD build of the loop-nest kernels (baseline, AVX2, AVX-512) against the reference.
 
-The dispatcher picks one build per process; these tests swap each build this CPU
-can run into the public functions, so every compiled path is checked, not only
-the one chosen here.
+The dispatcher picks one build per process; these tests run each build this CPU
+can run through the public functions' internal entry points (``simd=``), so every
+compiled path is checked, not only the one chosen here.
 """
+import os
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _dispatch, conv, pool, reference
+from fastconv import _dispatch, reference
+from fastconv.conv import _conv2d
+from fastconv.pool import _pool2d
 
 from conftest import assert_close, randn
 
@@ -39,26 +46,57 @@ CONV_CASES = [
 
 
 @pytest.fixture(params=sorted(DIRECT), ids=lambda level: f"simd-{level}")
-def direct_build(request, monkeypatch):
-    monkeypatch.setattr(conv, "_direct", DIRECT[request.param])
+def direct_build(request):
     return request.param
 
 
 @pytest.fixture(params=sorted(POOL), ids=lambda level: f"simd-{level}")
-def pool_build(request, monkeypatch):
-    monkeypatch.setattr(pool, "_pool", POOL[request.param])
+def pool_build(request):
     return request.param
 
 
-def test_dispatcher_picks_the_widest_build_the_cpu_runs():
-    assert _dispatch.SIMD_LEVEL in DIRECT
+def _expected_level(features, built):
+    """The widest level this CPU runs by NumPy's own CPU probe (an oracle independent of
+    fastconv's), among the levels that were built."""
+    if {"AVX512F", "AVX512_SKX"} <= features and "avx512" in built:
+        return "avx512"
+    if {"AVX2", "FMA3"} <= features and "avx2" in built:
+        return "avx2"
+    return "baseline"
+
+
+def _chosen_level(env_value):
+    """The level a fresh interpreter picks with FASTCONV_SIMD=env_value (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "FASTCONV_SIMD"}
+    # The child imports the same fastconv as this process (source tree or installed).
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
+    if env_value is not None:
+        env["FASTCONV_SIMD"] = env_value
+    code = "import fastconv._dispatch as d; print(d.SIMD_LEVEL)"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[-1]
+
+
+@pytest.mark.parametrize("cap", [None, "avx512", "avx2", "baseline"])
+def test_dispatcher_picks_the_widest_build_the_cpu_runs(cap):
+    """Unset, FASTCONV_SIMD picks the widest build NumPy's CPU probe says this CPU runs;
+    set, it caps the choice at that level."""
     if fastconv._config.debug_build():
         # Debug builds compile only the bounds-checked baseline kernels, and use them.
-        assert _dispatch.SIMD_LEVEL == "baseline" and list(DIRECT) == ["baseline"]
+        assert list(DIRECT) == ["baseline"] and _chosen_level(cap) == "baseline"
         return
-    for level in _dispatch.LEVELS[: _dispatch.LEVELS.index(_dispatch.SIMD_LEVEL)]:
-        # Any wider build is either not built here or not runnable on this CPU.
-        assert level not in DIRECT or not fastconv._config.cpu_supports(level)
+    features = set(fastconv._info._runtime_cpu_features())
+    if not features:
+        pytest.skip("NumPy's CPU feature probe is unavailable")
+    built = set(DIRECT)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        # A release build on x86-64 makes every level; the CPU decides what runs.
+        assert _expected_level(features, {"avx512", "avx2", "baseline"}) in built
+    allowed = _dispatch.LEVELS[_dispatch.LEVELS.index(cap or "avx512"):]
+    expected = _expected_level(features, built & set(allowed))
+    assert _chosen_level(cap) == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -66,8 +104,8 @@ def test_dispatcher_picks_the_widest_build_the_cpu_runs():
 def test_direct_builds_match_reference(direct_build, xs, ws, kwargs, dtype, rng):
     x, w, b = randn(rng, xs), randn(rng, ws), randn(rng, ws[3])
     expected = reference.conv2d(x, w, b, **kwargs)
-    got = fastconv.conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), method="direct",
-                          **kwargs)
+    got = _conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), method="direct",
+                  simd=direct_build, **kwargs)
     assert_close(got, expected, dtype, n_terms=ws[0] * ws[1] * ws[2])
 
 
@@ -80,5 +118,6 @@ def test_pool_builds_match_reference(pool_build, op, pool_size, stride, padding,
     x[0, 1, 1, :5] = np.nan
     x[1, 4, 2, 7] = -np.inf
     expected = getattr(reference, op)(x, pool_size, stride=stride, padding=padding)
-    got = getattr(fastconv, op)(x.astype(dtype), pool_size, stride=stride, padding=padding)
+    got = _pool2d(op, x.astype(dtype), pool_size, stride=stride, padding=padding,
+                  simd=pool_build)
     assert_close(got, expected, dtype, n_terms=9)

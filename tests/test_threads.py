@@ -194,7 +194,7 @@ def test_the_gil_is_released_during_native_work(name):
     )
 
 
-def test_per_call_workers_do_not_interfere(keep_num_threads):
+def test_per_call_workers_do_not_interfere(restore_threads):
     """Two threads, workers=1 and workers=2, at once: both correct, the global setting kept."""
     fastconv.set_num_threads(2)
     dtype = np.float64
@@ -240,10 +240,3 @@ def test_blas_thread_setting_is_unchanged_after_concurrent_calls():
 
     _run_threads(work, N_THREADS)
     assert _blas_threads() == before
-
-
-@pytest.fixture
-def keep_num_threads():
-    before = fastconv._threads._global_threads  # None: OpenMP's default
-    yield
-    fastconv.set_num_threads(before)

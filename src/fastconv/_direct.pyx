@@ -14,7 +14,8 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
-from fastconv._geometry cimport Window, check_conv_contract, make_window
+from fastconv._geometry cimport (Window, check_conv_contract, input_col, input_row, inside,
+                                 make_window, pixel_offset)
 
 
 cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
@@ -102,14 +103,14 @@ cdef inline void _pixel_taps(const floating* x, const floating* w, const floatin
         return
     memcpy(o + co_begin, b + co_begin, (co_end - co_begin) * sizeof(floating))
     for kh in range(g.k_h):
-        ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-        if ih < 0 or ih >= g.in_h:
+        ih = input_row(g, oh, kh)
+        if not inside(ih, g.in_h):
             continue
         for kw in range(g.k_w):
-            iw = ow * g.stride_w - g.pad_left + kw * g.dil_w
-            if iw < 0 or iw >= g.in_w:
+            iw = input_col(g, ow, kw)
+            if not inside(iw, g.in_w):
                 continue
-            x_pixel = x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + grp * cin_g
+            x_pixel = x + pixel_offset(g, n, ih, iw) + grp * cin_g
             w_tap = w + (kh * g.k_w + kw) * cin_g * g.out_c + grp * cout_g
             for ci in range(cin_g):
                 _axpy(co_end - co_begin, x_pixel[ci], w_tap + ci * g.out_c + co_begin,
@@ -124,9 +125,9 @@ cdef inline void _block_pixels(const floating* x, const floating* zeros, Window*
     or at the zero pixel where that tap falls in the left/right padding."""
     cdef Py_ssize_t p, iw
     for p in range(n_pixels):
-        iw = (ow0 + p) * g.stride_w - g.pad_left + kw * g.dil_w
-        if 0 <= iw < g.in_w:
-            x_pixels[p] = x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + channel0
+        iw = input_col(g, ow0 + p, kw)
+        if inside(iw, g.in_w):
+            x_pixels[p] = x + pixel_offset(g, n, ih, iw) + channel0
         else:
             x_pixels[p] = zeros
 
@@ -162,7 +163,7 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
     """
     cdef:
         Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
-        Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
+        Py_ssize_t first_ih = input_row(g, oh, 0)
         Py_ssize_t kh, kw, ih, r, t, p, j, first_iw, last_iw, offset
         Py_ssize_t kh_lo, kh_hi, t_begin, t_end
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
@@ -180,16 +181,15 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
     for p in range(pix_block):
         for j in range(cout_block):
             acc[p][j] = b[j]
-    first_iw = ow0 * g.stride_w - g.pad_left
-    last_iw = (ow0 + pix_block - 1) * g.stride_w - g.pad_left + (g.k_w - 1) * g.dil_w
+    first_iw = input_col(g, ow0, 0)
+    last_iw = input_col(g, ow0 + pix_block - 1, g.k_w - 1)
     if tap_offsets != NULL and first_iw >= 0 and last_iw < g.in_w:
         # Kernel rows above or below the image are skipped as one range of taps.
         _rows_inside(g, first_ih, &kh_lo, &kh_hi)
         t_begin, t_end = kh_lo * g.k_w * cin_g, kh_hi * g.k_w * cin_g
         if t_begin < t_end:
             for p in range(pix_block):
-                x_pixels[p] = x + (((n * g.in_h + first_ih + kh_lo * g.dil_h) * g.in_w
-                                    + (ow0 + p) * g.stride_w - g.pad_left) * g.in_c
+                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo), input_col(g, ow0 + p, 0))
                                    + grp * cin_g - tap_offsets[t_begin])
         w_row = w + t_begin * g.out_c
         for t in range(t_begin, t_end):
@@ -201,8 +201,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
             w_row += g.out_c
     else:
         for kh in range(g.k_h):
-            ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-            if ih < 0 or ih >= g.in_h:
+            ih = input_row(g, oh, kh)
+            if not inside(ih, g.in_h):
                 continue
             w_row = w + kh * g.k_w * cin_g * g.out_c
             for kw in range(g.k_w):
@@ -227,8 +227,8 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
     own kernel value. Blocks inside the image horizontally run their taps as one loop
     over tap_offsets, as in _add_taps_block."""
     cdef:
-        Py_ssize_t first_ih = oh * g.stride_h - g.pad_top
-        Py_ssize_t first_iw = ow0 * g.stride_w - g.pad_left
+        Py_ssize_t first_ih = input_row(g, oh, 0)
+        Py_ssize_t first_iw = input_col(g, ow0, 0)
         Py_ssize_t kh, kw, ih, p, j, t, offset, kh_lo, kh_hi, t_begin, t_end
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         floating acc[PIX_BLOCK][COUT_BLOCK_MAX]
@@ -238,13 +238,12 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
         for j in range(COUT_BLOCK):
             acc[p][j] = b[j]
     if (tap_offsets != NULL and first_iw >= 0
-            and first_iw + (PIX_BLOCK - 1) * g.stride_w + (g.k_w - 1) * g.dil_w < g.in_w):
+            and input_col(g, ow0 + PIX_BLOCK - 1, g.k_w - 1) < g.in_w):
         _rows_inside(g, first_ih, &kh_lo, &kh_hi)
         t_begin, t_end = kh_lo * g.k_w, kh_hi * g.k_w
         if t_begin < t_end:
             for p in range(PIX_BLOCK):
-                x_pixels[p] = x + (((n * g.in_h + first_ih + kh_lo * g.dil_h) * g.in_w
-                                    + first_iw + p * g.stride_w) * g.in_c + c0
+                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo), input_col(g, ow0 + p, 0)) + c0
                                    - tap_offsets[t_begin])
         w_row = w + t_begin * g.out_c + c0
         for t in range(t_begin, t_end):
@@ -255,8 +254,8 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             w_row += g.out_c
     else:
         for kh in range(g.k_h):
-            ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-            if ih < 0 or ih >= g.in_h:
+            ih = input_row(g, oh, kh)
+            if not inside(ih, g.in_h):
                 continue
             for kw in range(g.k_w):
                 _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, PIX_BLOCK, x_pixels)
@@ -316,15 +315,15 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
             o = o_row + ow * g.out_c
             memcpy(o + co_full, bias + co_full, (g.out_c - co_full) * sizeof(floating))
             for kh in range(g.k_h):
-                ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-                if ih < 0 or ih >= g.in_h:
+                ih = input_row(g, oh, kh)
+                if not inside(ih, g.in_h):
                     continue
                 for kw in range(g.k_w):
-                    iw = ow * g.stride_w - g.pad_left + kw * g.dil_w
-                    if iw < 0 or iw >= g.in_w:
+                    iw = input_col(g, ow, kw)
+                    if not inside(iw, g.in_w):
                         continue
                     _multiply_add(g.out_c - co_full,
-                                  x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + co_full,
+                                  x + pixel_offset(g, n, ih, iw) + co_full,
                                   w + (kh * g.k_w + kw) * g.out_c + co_full, o + co_full)
         return
     # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
@@ -398,12 +397,12 @@ cdef inline void _single_channel_chunk(const floating* x, const floating* w, flo
     for j in range(ROW_CHUNK):
         acc[j] = bias
     for kh in range(g.k_h):
-        ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-        if ih < 0 or ih >= g.in_h:
+        ih = input_row(g, oh, kh)
+        if not inside(ih, g.in_h):
             continue
         for kw in range(g.k_w):
             wv = w[kh * g.k_w + kw]
-            src = x + (n * g.in_h + ih) * g.in_w + ow0 - g.pad_left + kw * g.dil_w
+            src = x + pixel_offset(g, n, ih, input_col(g, ow0, kw))  # stride_w is 1 here
             for j in range(ROW_CHUNK):
                 acc[j] += wv * src[j]
     for j in range(ROW_CHUNK):
@@ -448,10 +447,10 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
         for ow in range(g.out_w):
             o[ow] = bias
     for kh in range(g.k_h):
-        ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
-        if ih < 0 or ih >= g.in_h:
+        ih = input_row(g, oh, kh)
+        if not inside(ih, g.in_h):
             continue
-        x_row = x + (n * g.in_h + ih) * g.in_w
+        x_row = x + pixel_offset(g, n, ih, 0)
         for kw in range(g.k_w):
             wv = w[kh * g.k_w + kw]
             start = kw * g.dil_w - g.pad_left
@@ -465,11 +464,11 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
                         o[ow] += wv * x_row[ow * sw + start]
             for ow in range(lo):
                 iw = ow * sw + start
-                if 0 <= iw < g.in_w:
+                if inside(iw, g.in_w):
                     o[ow] += wv * x_row[iw]
             for ow in range(hi, g.out_w):
                 iw = ow * sw + start
-                if 0 <= iw < g.in_w:
+                if inside(iw, g.in_w):
                     o[ow] += wv * x_row[iw]
 
 
@@ -504,7 +503,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
             for kw in range(g.k_w):
                 for c in range(cin_g):
                     tap_offsets[(kh * g.k_w + kw) * cin_g + c] = (
-                        (kh * g.dil_h * g.in_w + kw * g.dil_w) * g.in_c + c)
+                        pixel_offset(&g, 0, kh * g.dil_h, kw * g.dil_w) + c)
     try:
         with nogil:
             for row in prange(g.batch * g.out_h, num_threads=n_threads, schedule="dynamic"):

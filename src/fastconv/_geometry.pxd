@@ -55,3 +55,25 @@ cdef inline int check_pool_contract(Window* g) except -1:
             or (g.out_w - 1) * g.stride_w - g.pad_left >= g.in_w):
         raise ValueError("kernel contract: the last pooling window starts outside the image")
     return 0
+
+
+# Index helpers: the one statement of how an output pixel and a tap find their input.
+# Results may lie in the padding (negative, or past the edge); callers test with inside().
+cdef inline Py_ssize_t input_row(const Window* g, Py_ssize_t oh, Py_ssize_t kh) noexcept nogil:
+    """The input row that kernel row kh of output row oh reads."""
+    return oh * g.stride_h - g.pad_top + kh * g.dil_h
+
+
+cdef inline Py_ssize_t input_col(const Window* g, Py_ssize_t ow, Py_ssize_t kw) noexcept nogil:
+    """The input column that kernel column kw of output column ow reads."""
+    return ow * g.stride_w - g.pad_left + kw * g.dil_w
+
+
+cdef inline bint inside(Py_ssize_t i, Py_ssize_t size) noexcept nogil:
+    return 0 <= i < size
+
+
+cdef inline Py_ssize_t pixel_offset(const Window* g, Py_ssize_t n, Py_ssize_t ih,
+                                    Py_ssize_t iw) noexcept nogil:
+    """Offset of input pixel (n, ih, iw)'s first channel in the C-contiguous NHWC input."""
+    return ((n * g.in_h + ih) * g.in_w + iw) * g.in_c

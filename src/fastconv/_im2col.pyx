@@ -13,7 +13,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
 from fastconv._blas cimport gemm_rowmajor
-from fastconv._geometry cimport Window, check_conv_contract, make_window
+from fastconv._geometry cimport (Window, check_conv_contract, input_col, input_row, inside,
+                                 make_window, pixel_offset)
 
 cdef void _pack_patches(const floating* x, Window* g, Py_ssize_t first_row, Py_ssize_t n_rows,
                         Py_ssize_t grp, floating* patches) noexcept nogil:
@@ -31,11 +32,11 @@ cdef void _pack_patches(const floating* x, Window* g, Py_ssize_t first_row, Py_s
         ow = m % g.out_w
         dst = patches + r * k_len
         for kh in range(g.k_h):
-            ih = oh * g.stride_h - g.pad_top + kh * g.dil_h
+            ih = input_row(g, oh, kh)
             for kw in range(g.k_w):
-                iw = ow * g.stride_w - g.pad_left + kw * g.dil_w
-                if 0 <= ih < g.in_h and 0 <= iw < g.in_w:
-                    memcpy(dst, x + ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + grp * cin_g,
+                iw = input_col(g, ow, kw)
+                if inside(ih, g.in_h) and inside(iw, g.in_w):
+                    memcpy(dst, x + pixel_offset(g, n, ih, iw) + grp * cin_g,
                            cin_g * sizeof(floating))
                 else:
                     memset(dst, 0, cin_g * sizeof(floating))

@@ -9,7 +9,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
-from fastconv._geometry cimport Window, check_pool_contract, make_window
+from fastconv._geometry cimport Window, check_pool_contract, make_window, pixel_offset
 
 
 cdef inline void _clip(Py_ssize_t o, Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t size,
@@ -53,14 +53,14 @@ cdef inline void _max_block(const floating* x_image, floating* o, Window* g,
     cdef:
         Py_ssize_t ih, iw, j
         floating acc[POOL_BLOCK]
-        const floating* px = x_image + (h0 * g.in_w + w0) * g.in_c
+        const floating* px = x_image + pixel_offset(g, 0, h0, w0)
         floating v
     for j in range(POOL_BLOCK):
         acc[j] = px[j]
     # The first pixel is folded in again: max(a, a) is a, and no branch is needed.
     for ih in range(h0, h1):
         for iw in range(w0, w1):
-            px = x_image + (ih * g.in_w + iw) * g.in_c
+            px = x_image + pixel_offset(g, 0, ih, iw)
             for j in range(POOL_BLOCK):
                 v = px[j]
                 # NaN wins, as in np.max: once acc[j] is NaN nothing compares greater.
@@ -82,7 +82,7 @@ cdef inline void _avg_block(const floating* x_image, floating* o, Window* g,
         acc[j] = 0
     for ih in range(h0, h1):
         for iw in range(w0, w1):
-            px = x_image + (ih * g.in_w + iw) * g.in_c
+            px = x_image + pixel_offset(g, 0, ih, iw)
             for j in range(POOL_BLOCK):
                 acc[j] += px[j]
     for j in range(POOL_BLOCK):
@@ -110,7 +110,7 @@ cdef void _pool_output_row(const floating* x, floating* out, Window* g, Py_ssize
             else:
                 _avg_block(x_image + c0, o + c0, g, h0, h1, w0, w1, scale)
         if c_blocked < C:
-            memcpy(o + c_blocked, x_image + (h0 * g.in_w + w0) * C + c_blocked,
+            memcpy(o + c_blocked, x_image + pixel_offset(g, 0, h0, w0) + c_blocked,
                    (C - c_blocked) * sizeof(floating))
             for ih in range(h0, h1):
                 for iw in range(w0, w1):
@@ -118,10 +118,10 @@ cdef void _pool_output_row(const floating* x, floating* out, Window* g, Py_ssize
                         continue
                     if take_max:
                         _max_into(C - c_blocked,
-                                  x_image + (ih * g.in_w + iw) * C + c_blocked, o + c_blocked)
+                                  x_image + pixel_offset(g, 0, ih, iw) + c_blocked, o + c_blocked)
                     else:
                         _add_into(C - c_blocked,
-                                  x_image + (ih * g.in_w + iw) * C + c_blocked, o + c_blocked)
+                                  x_image + pixel_offset(g, 0, ih, iw) + c_blocked, o + c_blocked)
             if not take_max:
                 for c in range(c_blocked, C):
                     o[c] *= scale

@@ -1,6 +1,6 @@
-"""fastconv._shapes pinned against TensorFlow's documented padding rules.
+"""fastconv._geometry pinned against TensorFlow's documented padding rules.
 
-The reference implementation takes its geometry from _shapes, so comparing kernels with
+The reference implementation takes its geometry from _geometry, so comparing kernels with
 the reference cannot catch a wrong rule there. These examples are worked out by hand from
 TensorFlow's definitions (tf.nn.convolution docs, "Padding"):
 
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from fastconv import _shapes
+from fastconv import _geometry, _validate
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ from fastconv import _shapes
     ],
 )
 def test_same_padding_examples(size, eff_kernel, stride, expected):
-    assert _shapes.same_padding(size, eff_kernel, stride) == expected
+    assert _geometry.same_padding(size, eff_kernel, stride) == expected
 
 
 def tf_same(size, eff_kernel, stride):
@@ -56,8 +56,8 @@ def test_same_padding_follows_tf_rule_exhaustively():
         for k in range(1, 12):
             for stride in range(1, 7):
                 out, pads = tf_same(size, k, stride)
-                assert _shapes.same_padding(size, k, stride) == pads, (size, k, stride)
-                assert _shapes.output_size(size, k, stride, pads) == out, (size, k, stride)
+                assert _geometry.same_padding(size, k, stride) == pads, (size, k, stride)
+                assert _geometry.output_size(size, k, stride, pads) == out, (size, k, stride)
 
 
 @pytest.mark.parametrize(
@@ -80,14 +80,14 @@ def test_same_padding_follows_tf_rule_exhaustively():
     ],
 )
 def test_output_size_examples(size, eff_kernel, stride, pad, expected):
-    assert _shapes.output_size(size, eff_kernel, stride, pad) == expected
+    assert _geometry.output_size(size, eff_kernel, stride, pad) == expected
 
 
 def test_valid_output_follows_tf_rule_exhaustively():
     for size in range(1, 30):
         for k in range(1, size + 1):
             for stride in range(1, 7):
-                assert _shapes.output_size(size, k, stride, (0, 0)) == tf_valid_out(size, k, stride)
+                assert _geometry.output_size(size, k, stride, (0, 0)) == tf_valid_out(size, k, stride)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_valid_output_follows_tf_rule_exhaustively():
     [((3, 3), (1, 1), (3, 3)), ((3, 3), (2, 2), (5, 5)), ((3, 2), (2, 3), (5, 4)), ((1, 1), (4, 4), (1, 1))],
 )
 def test_effective_kernel(kernel, dilation, expected):
-    assert _shapes.effective_kernel(kernel, dilation) == expected
+    assert _geometry.effective_kernel(kernel, dilation) == expected
 
 
 @pytest.mark.parametrize(
@@ -113,13 +113,13 @@ def test_effective_kernel(kernel, dilation, expected):
     ],
 )
 def test_resolve_padding_forms(padding, expected):
-    assert _shapes.resolve_padding(padding, (10, 12), (3, 5), (1, 1)) == expected
+    assert _geometry.resolve_padding(padding, (10, 12), (3, 5), (1, 1)) == expected
 
 
 @pytest.mark.parametrize("padding", ["full", "causal", "", -1, (0, -1), ((0, 1), (-2, 0)), (1, 2, 3)])
 def test_resolve_padding_rejects(padding):
     with pytest.raises(ValueError, match="padding"):
-        _shapes.resolve_padding(padding, (10, 10), (3, 3), (1, 1))
+        _geometry.resolve_padding(padding, (10, 10), (3, 3), (1, 1))
 
 
 @pytest.mark.parametrize(
@@ -137,14 +137,14 @@ def test_resolve_padding_rejects(padding):
     ],
 )
 def test_window_geometry(in_hw, kernel, stride, dilation, padding, pads, out_hw):
-    assert _shapes.window_geometry(in_hw, kernel, stride, dilation, padding) == (pads, out_hw)
+    assert _geometry.window_geometry(in_hw, kernel, stride, dilation, padding) == (pads, out_hw)
 
 
 def test_window_geometry_rejects_a_kernel_larger_than_the_padded_input():
     with pytest.raises(ValueError, match="larger than the padded input"):
-        _shapes.window_geometry((3, 3), (5, 5), (1, 1), (1, 1), "valid")
+        _geometry.window_geometry((3, 3), (5, 5), (1, 1), (1, 1), "valid")
     with pytest.raises(ValueError, match="larger than the padded input"):
-        _shapes.window_geometry((4, 9), (3, 3), (1, 1), (2, 1), "valid")   # eff 5 > 4
+        _geometry.window_geometry((4, 9), (3, 3), (1, 1), (2, 1), "valid")   # eff 5 > 4
 
 
 @pytest.mark.parametrize(
@@ -153,16 +153,16 @@ def test_window_geometry_rejects_a_kernel_larger_than_the_padded_input():
      (np.array([2, 3]), (2, 3))],
 )
 def test_positive_pair(value, expected):
-    assert _shapes.positive_pair(value, "stride") == expected
+    assert _validate.positive_pair(value, "stride") == expected
 
 
 @pytest.mark.parametrize("value", [0, -1, (1, 0), (0, 2), (1, 2, 3), ()])
 def test_positive_pair_value_errors(value):
     with pytest.raises(ValueError, match="stride"):
-        _shapes.positive_pair(value, "stride")
+        _validate.positive_pair(value, "stride")
 
 
 @pytest.mark.parametrize("value", [True, 1.0, (1, 2.0), "2", None, (True, 1)])
 def test_positive_pair_type_errors(value):
     with pytest.raises(TypeError, match="stride"):
-        _shapes.positive_pair(value, "stride")
+        _validate.positive_pair(value, "stride")
