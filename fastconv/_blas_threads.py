@@ -7,16 +7,19 @@ the first call in sets it, the last call out restores the user's setting.
 (Nested ``threadpool_limits`` blocks from two threads would otherwise restore
 in the wrong order and leave BLAS stuck at one thread.)
 """
+from __future__ import annotations
+
 import contextlib
 import threading
+from typing import Any, Iterator, Optional
 
 _lock = threading.Lock()
-_controller = None
+_controller: Any = None
 _active_calls = 0
-_limiter = None
+_limiter: Optional[Any] = None
 
 
-def _get_controller():
+def _get_controller() -> Any:
     global _controller
     with _lock:
         if _controller is None:
@@ -27,7 +30,7 @@ def _get_controller():
 
 
 @contextlib.contextmanager
-def single_threaded_blas():
+def single_threaded_blas() -> Iterator[None]:
     global _active_calls, _limiter
     controller = _get_controller()
     with _lock:
@@ -39,11 +42,11 @@ def single_threaded_blas():
     finally:
         with _lock:
             _active_calls -= 1
-            if _active_calls == 0:
+            if _active_calls == 0 and _limiter is not None:
                 _limiter.restore_original_limits()
                 _limiter = None
 
 
-def blas_info():
+def blas_info() -> list[dict[str, Any]]:
     """threadpoolctl's description of each BLAS loaded in this process."""
     return [info for info in _get_controller().info() if info.get("user_api") == "blas"]

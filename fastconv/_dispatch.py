@@ -5,16 +5,20 @@ as ``_direct_avx2``/``_direct_avx512`` (and so on). The widest build this CPU
 runs is used. ``FASTCONV_SIMD=baseline|avx2|avx512`` caps the choice, for
 testing each path or working around a CPU quirk.
 """
+from __future__ import annotations
+
 import importlib
 import os
 import warnings
+from types import ModuleType
+from typing import Optional
 
 from . import _config
 
 LEVELS = ("avx512", "avx2", "baseline")  # widest first
 
 
-def _cap():
+def _cap() -> str:
     if _config.debug_build():
         # The debug build compiles only the baseline modules, with bounds checks; a SIMD
         # module left over from an earlier release install must never stand in for them.
@@ -26,7 +30,7 @@ def _cap():
     return wanted or LEVELS[0]
 
 
-def variants(name):
+def variants(name: str) -> dict[str, ModuleType]:
     """{level: module} for every build of kernel module ``name`` this CPU can run."""
     found = {}
     for level in LEVELS:
@@ -40,7 +44,7 @@ def variants(name):
     return found
 
 
-def _select(name):
+def _select(name: str) -> tuple[str, ModuleType]:
     available = variants(name)
     for level in LEVELS[LEVELS.index(_cap()):]:
         if level in available:
@@ -48,7 +52,7 @@ def _select(name):
     raise ImportError(f"no build of fastconv.{name} is importable")
 
 
-def build(name, level=None):
+def build(name: str, level: Optional[str] = None) -> tuple[str, ModuleType]:
     """(level, module): the build of kernel module ``name`` chosen at import, or the one
     for ``level`` when given (the tests run every build through the public functions)."""
     if level is None:

@@ -10,32 +10,55 @@ Shapes and padding come from ``fastconv._geometry`` (the one place for those
 rules); the tests pin that module's arithmetic separately against
 TensorFlow's documented formulas.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
 import numpy as np
 
 from ._geometry import conv_window, pool_window
+from ._typing import ArrayLike, IntOrPair, Padding
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d"]
 
 
-def _batched(x):
+def _batched(x: ArrayLike) -> tuple[np.ndarray, bool]:
     x = np.asarray(x, dtype=np.float64)
     return (x[None], True) if x.ndim == 3 else (x, False)
 
 
-def _blas_field_dot(field, w):
+def _blas_field_dot(field: np.ndarray, w: np.ndarray) -> np.ndarray:
     """sum over (kh, kw, c) of field[n, kh, kw, c] * w[kh, kw, c, o], through BLAS."""
     return np.tensordot(field, w, axes=3)
 
 
-def _ieee_field_dot(field, w):
+def _ieee_field_dot(field: np.ndarray, w: np.ndarray) -> np.ndarray:
     """The same sum in NumPy's own loop. BLAS may skip zero multipliers, losing IEEE's
     nan * 0 = nan and inf * 0 = nan, so non-finite inputs (rare) come here."""
-    return np.einsum("nhwc,hwco->no", field, w, optimize=False)
+    return np.asarray(np.einsum("nhwc,hwco->no", field, w, optimize=False))
 
 
-def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
+def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
+           stride: IntOrPair = 1, padding: Padding = "valid", dilation: IntOrPair = 1,
+           groups: int = 1) -> np.ndarray:
     """out[n, i, j, o] = bias[o] + sum over (kh, kw, c) in o's group of
-    x_padded[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c - group_start, o]."""
+    x_padded[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c - group_start, o].
+
+    Same arguments as :func:`fastconv.conv2d` (no ``method``, ``out`` or ``workers``);
+    computed and returned in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> x = np.random.rand(2, 8, 8, 3).astype(np.float32)
+    >>> w = np.random.rand(3, 3, 3, 4).astype(np.float32)
+    >>> expected = fastconv.reference.conv2d(x, w, padding="same")
+    >>> expected.dtype, expected.shape
+    (dtype('float64'), (2, 8, 8, 4))
+    >>> np.allclose(fastconv.conv2d(x, w, padding="same"), expected, rtol=1e-5, atol=1e-5)
+    True
+    """
     x, unbatched = _batched(x)
     w = np.asarray(w, dtype=np.float64)
     n, h, wd, c_in = x.shape
@@ -60,7 +83,8 @@ def conv2d(x, w, bias=None, *, stride=1, padding="valid", dilation=1, groups=1):
     return out[0] if unbatched else out
 
 
-def _pool(x, pool_size, stride, padding, reduce):
+def _pool(x: ArrayLike, pool_size: Any, stride: Any, padding: Any,
+          reduce: Callable[..., Any]) -> np.ndarray:
     x, unbatched = _batched(x)
     n, h, wd, c = x.shape
     window = pool_window((h, wd), pool_size, stride, padding)
@@ -76,11 +100,31 @@ def _pool(x, pool_size, stride, padding, reduce):
     return out[0] if unbatched else out
 
 
-def max_pool2d(x, pool_size=2, *, stride=None, padding="valid"):
-    """out[n, i, j, c] = max of x[n, r, s, c] over the real pixels (r, s) of window (i, j); NaN wins."""
+def max_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOrPair] = None,
+               padding: Padding = "valid") -> np.ndarray:
+    """out[n, i, j, c] = max of x[n, r, s, c] over the real pixels (r, s) of window (i, j); NaN wins.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> fastconv.reference.max_pool2d(np.arange(16.0).reshape(1, 4, 4, 1))[0, ..., 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
     return _pool(x, pool_size, stride, padding, np.max)
 
 
-def avg_pool2d(x, pool_size=2, *, stride=None, padding="valid"):
-    """out[n, i, j, c] = mean of x[n, r, s, c] over the real pixels (r, s) of window (i, j)."""
+def avg_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOrPair] = None,
+               padding: Padding = "valid") -> np.ndarray:
+    """out[n, i, j, c] = mean of x[n, r, s, c] over the real pixels (r, s) of window (i, j).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> fastconv.reference.avg_pool2d(np.arange(9.0).reshape(3, 3, 1), padding="same")[..., 0]
+    array([[2. , 3.5],
+           [6.5, 8. ]])
+    """
     return _pool(x, pool_size, stride, padding, np.mean)

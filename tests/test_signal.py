@@ -1,14 +1,34 @@
 """fastconv.convolve/correlate/convolve2d/correlate2d against NumPy and SciPy themselves.
 
 The contract: replacing ``np.convolve`` or ``scipy.signal.correlate2d`` with the fastconv
-function changes nothing but the speed. So every test calls both and compares: dtype and
-shape exactly, values to float rounding relative to the size of the result, NaN and Inf at
-the same places, and errors by type and message.
+function keeps the result's dtype and shape, the errors (type and message) and the
+places of NaN and Inf, and the values within float rounding -- not bit for bit: fastconv
+sums in another order and runs long kernels through an FFT. So every test calls both
+and compares dtype and shape exactly, errors by type and message, NaN and Inf at the
+same places, and values against NumPy's/SciPy's float64 result on the same inputs to
+about ``tol * sqrt(K) * M``: K the taps summed per output, ``tol`` 8e-6 for float32 and
+4e-14 for float64 (the tolerance stated in ``fastconv.signal``'s docs), and M the size
+of the terms summed: per output, the Cauchy-Schwarz bound ``||x over its window|| *
+||k||`` (at least 1e-3 of the largest ``|value|``), or, for the FFT engines, which round
+every output at the size of the whole transform, the largest such bound (in 1-D the
+product of the inputs' norms). A sum that cancels to near zero is thus judged against
+its terms, not against itself. Inputs handed to NumPy/SciPy themselves (integers,
+complex, float16, ...) and small problems under the public defaults give their results
+bit for bit.
 
-Small inputs normally go to NumPy's own C loop (it is faster there); the ``kernels``
-fixture switches that off, so that small cases exercise fastconv's kernels. ``path``
-forces each 1-D engine (direct in one row, direct split across rows, FFT) in turn.
+Nothing is monkeypatched: a call's free choices (engine, threads, thresholds) are a
+``fastconv._signal.policy.Policy``, and ``fastconv.signal.with_policy(policy)`` gives
+the four functions bound to it. By default small inputs go to NumPy's/SciPy's own C
+loop (faster there); the ``ops`` fixture switches that off, so that small cases
+exercise fastconv's kernels. ``path_ops`` forces each 1-D engine in turn (direct in one
+row, direct cut into one row per thread, overlap-save FFT, one circular FFT),
+``engine2d_ops`` each 2-D one (direct, direct with the border in strips, FFT), and
+``fft_batches`` the FFT's batching of frames. Tests about the public defaults call
+``fastconv.convolve`` etc. themselves.
 """
+import dataclasses
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.signal as ss
@@ -16,6 +36,10 @@ from hypothesis import given, strategies as st
 
 import fastconv
 from fastconv import signal as fsig
+from fastconv._geometry import FULL, SAME, VALID
+from fastconv._signal import cost, engines
+from fastconv._signal.border import FILL, SYMM, WRAP
+from fastconv._signal.policy import DEFAULT, Policy
 
 try:
     from _hypothesis_profiles import budget
@@ -30,41 +54,78 @@ F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 # One rounding step of the compute dtype; scaled by sqrt(terms per output) and by the
 # largest |value| of the result (a sum near zero is judged against its terms' size).
 RTOL = {F32: 2e-6, F64: 1e-14}
-NP_PAIRS = [(fastconv.convolve, np.convolve), (fastconv.correlate, np.correlate)]
-SP_PAIRS = [(fastconv.convolve2d, ss.convolve2d), (fastconv.correlate2d, ss.correlate2d)]
+NAMES_1D = ["convolve", "correlate"]
+NAMES_2D = ["convolve2d", "correlate2d"]
+REFERENCE = {"convolve": np.convolve, "correlate": np.correlate,
+             "convolve2d": ss.convolve2d, "correlate2d": ss.correlate2d}
+
+# Every float problem, however small, on fastconv's kernels; otherwise the defaults.
+KERNELS_ONLY = Policy(delegate_small=False)
+# One 1-D engine forced (the FFTs still yield to direct on non-finite data). "direct"
+# never cuts the signal into rows; "split" always does, into up to 3 (one per thread).
 PATHS = ("direct", "split", "fft", "fft1")
+PATH_POLICIES = {
+    "direct": Policy(delegate_small=False, engine_1d="direct", split_min_macs=1 << 62,
+                     split_min_taps=1),
+    "split": Policy(delegate_small=False, engine_1d="direct", split_min_macs=1,
+                    split_min_taps=1, threads=3),
+    "fft": Policy(delegate_small=False, engine_1d="fft"),
+    "fft1": Policy(delegate_small=False, engine_1d="fft1"),
+}
+# One 2-D engine forced (the FFT still yields to direct on non-finite data);
+# "direct-strips" computes extended borders as strips even on small images.
+ENGINES_2D = ("direct", "direct-strips", "fft")
+ENGINE_2D_POLICIES = {
+    "direct": Policy(delegate_small=False, engine_2d="direct", strips_min_pixels=1 << 62),
+    "direct-strips": Policy(delegate_small=False, engine_2d="direct", strips_min_pixels=0),
+    "fft": Policy(delegate_small=False, engine_2d="fft"),
+}
+# The FFT engine transforms frames in batches: one batch, or batches as small as
+# possible (one spectrum's worth) with 1 and 3 threads.
+BATCH_POLICIES = {
+    "one-batch": Policy(),
+    "batches-of-1": Policy(fft_batch_bytes=1, threads=1),
+    "batches-of-3": Policy(fft_batch_bytes=1, threads=3),
+}
 
 
-@pytest.fixture(autouse=True)
-def kernels(monkeypatch):
-    """Send every float problem, however small, to fastconv's kernels (not to the
-    NumPy/SciPy loops that are faster on tiny problems); see test_small_problems_*."""
-    monkeypatch.setattr(fsig, "_DELEGATE_SMALL", False)
+def bound(policy):
+    """The four drop-ins bound to ``policy``, with the policy itself as ``.policy``
+    (check_np asks its cost model which engine runs)."""
+    ops = fsig.with_policy(policy)
+    ops.policy = policy
+    return ops
+
+
+# The public functions, with the policy they use.
+PUBLIC = SimpleNamespace(convolve=fastconv.convolve, correlate=fastconv.correlate,
+                         convolve2d=fastconv.convolve2d, correlate2d=fastconv.correlate2d,
+                         policy=DEFAULT)
+
+
+@pytest.fixture
+def ops():
+    """The four functions with small problems on fastconv's kernels too (not on the
+    NumPy/SciPy loops that are faster there); see test_small_problems_*."""
+    return bound(KERNELS_ONLY)
 
 
 @pytest.fixture(params=PATHS)
-def path(request, monkeypatch, kernels):
-    """Force one 1-D engine (the FFT still yields to direct on non-finite data)."""
-    if request.param.startswith("fft"):
-        monkeypatch.setattr(fsig, "_choose_1d", lambda *args, **kwargs: (request.param, None))
-    else:
-        monkeypatch.setattr(fsig, "_choose_1d", lambda *args, **kwargs: ("direct", None))
-        monkeypatch.setattr(fsig, "_SPLIT_MIN_MACS", 1 if request.param == "split" else 1 << 62)
-        monkeypatch.setattr(fsig, "_SPLIT_MIN_TAPS", 1)
-        if request.param == "split":
-            monkeypatch.setattr(fsig, "get_num_threads", lambda: 3)
-    return request.param
+def path_ops(request):
+    """The four functions with one 1-D engine forced."""
+    return bound(PATH_POLICIES[request.param])
 
 
-@pytest.fixture(params=("direct", "direct-strips", "fft"))
-def engine2d(request, monkeypatch):
-    """Force the 2-D engine (the FFT still yields to direct on non-finite data);
-    "direct-strips" computes extended borders as strips even on small images."""
-    engine = request.param.split("-")[0]
-    monkeypatch.setattr(fsig, "_choose_2d", lambda *args: (engine, None))
-    if request.param == "direct-strips":
-        monkeypatch.setattr(fsig, "_STRIPS_MIN_PIXELS", 0)
-    return request.param
+@pytest.fixture(params=ENGINES_2D)
+def engine2d_ops(request):
+    """The four functions with one 2-D engine forced."""
+    return bound(ENGINE_2D_POLICIES[request.param])
+
+
+@pytest.fixture(params=list(BATCH_POLICIES))
+def fft_batches(request):
+    """A policy batching the FFT's frames in one way (for the engine functions)."""
+    return BATCH_POLICIES[request.param]
 
 
 def rand(rng, shape, dtype=np.float64):
@@ -100,7 +161,9 @@ def assert_matches(actual, expected, n_terms, reference=None, term_bound=None):
             f"first at flat index {i}: got {got.ravel()[i]!r}, expected {ref.ravel()[i]!r}")
 
 
-def check_np(func, ref_func, a, v, mode, **kw):
+def check_np(ops, name, a, v, mode):
+    """``ops``'s 1-D function ``name`` against NumPy's on (a, v, mode)."""
+    ref_func = REFERENCE[name]
     expected = ref_func(a, v, mode)
     a64, v64 = np.asarray(a, np.float64), np.asarray(v, np.float64)
     reference = ref_func(a64, v64, mode)
@@ -114,21 +177,41 @@ def check_np(func, ref_func, a, v, mode, **kw):
         # An FFT rounds every output at the size of the whole transform, not of its own
         # window: its bound is ||a|| * ||v|| everywhere.
         dtype = fsig._compute_dtype(np.asarray(a), np.asarray(v))
-        if dtype is not None and a64.size and v64.size and fsig._choose_1d(
+        if dtype is not None and a64.size and v64.size and cost.choose_1d(
                 max(a64.size, v64.size), min(a64.size, v64.size), np.size(expected),
-                dtype)[0].startswith("fft"):
+                dtype, ops.policy)[0].startswith("fft"):
             bound = np.maximum(bound, np.linalg.norm(a64) * np.linalg.norm(v64))
-    actual = func(a, v, mode)
+    actual = getattr(ops, name)(a, v, mode)
     assert_matches(actual, expected, min(np.size(a), np.size(v)), reference,
                    term_bound=bound if np.ndim(a) == 1 and np.ndim(v) == 1 else None)
     return actual
 
 
-def check_sp(func, ref_func, x, k, *args):
+def check_sp(ops, name, x, k, *args):
+    """``ops``'s 2-D function ``name`` against SciPy's on (x, k, *args)."""
+    ref_func = REFERENCE[name]
     expected = ref_func(x, k, *args)
-    reference = ref_func(np.asarray(x, np.float64), np.asarray(k, np.float64), *args)
-    actual = func(x, k, *args)
-    assert_matches(actual, expected, np.size(k), reference)
+    x64, k64 = np.asarray(x, np.float64), np.asarray(k, np.float64)
+    reference = ref_func(x64, k64, *args)
+    mode, boundary, fillvalue = args + ("full", "fill", 0)[len(args):]
+    with np.errstate(invalid="ignore", over="ignore"):
+        # |sum over a window| <= ||x's extension over the window|| * ||k|| (Cauchy-Schwarz);
+        # the extension of x * x is x's extension squared, fill value included. (In a
+        # swapped 'valid' call this bounds ||x|| * ||k's window|| from above.)
+        window_sq = ref_func(x64 * x64, np.ones(k64.shape), mode, boundary,
+                             fillvalue * fillvalue)
+        bound = np.sqrt(np.abs(window_sq)) * np.linalg.norm(k64)
+        # An FFT rounds every output at the size of its whole frame, not of its own
+        # window: its bound is the largest window's everywhere.
+        dtype = fsig._compute_dtype(np.asarray(x), np.asarray(k))
+        swapped = mode == "valid" and not all(a >= b for a, b in zip(x64.shape, k64.shape))
+        k_shape = x64.shape if swapped else k64.shape
+        if dtype is not None and cost.choose_2d(expected.shape, k_shape, dtype,
+                                                ops.policy)[0] == "fft":
+            finite = np.isfinite(bound)
+            bound = np.maximum(bound, np.max(bound[finite], initial=0.0))
+    actual = getattr(ops, name)(x, k, *args)
+    assert_matches(actual, expected, np.size(k), reference, term_bound=bound)
     return actual
 
 
@@ -143,6 +226,12 @@ def same_error(call, ref_call):
     return actual.value
 
 
+def assert_same_non_finite(out, expected):
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+
+
 # ------------------------------------------------------------------------------------
 # 1-D: numpy.convolve / numpy.correlate
 # ------------------------------------------------------------------------------------
@@ -154,84 +243,80 @@ MODES_1D = ["valid", "same", "full", 0, 1, 2]
 
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("mode", MODES_1D)
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_against_numpy(funcs, mode, dtype, path, rng):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_against_numpy(name, mode, dtype, path_ops, rng):
     for n1, n2 in SIZES_1D:
-        check_np(func, ref_func, rand(rng, n1, dtype), rand(rng, n2, dtype), mode)
+        check_np(path_ops, name, rand(rng, n1, dtype), rand(rng, n2, dtype), mode)
 
 
 @pytest.mark.parametrize("types", [(F32, F64), (F64, F32), (np.int64, F32), (F32, np.int16),
                                    (np.bool_, F32), (F32, np.uint8), (np.float16, F32),
                                    (np.int32, F64), (np.dtype(">f4"), np.dtype(">f8"))])
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_mixed_dtypes_follow_numpy(funcs, types, kernels, rng):
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_mixed_dtypes_follow_numpy(name, types, ops, rng):
     """The result dtype is NumPy's promotion; float32 with float64 gives float64."""
-    func, ref_func = funcs
     a = (rand(rng, 40) * 3).astype(types[0])
     v = (rand(rng, 7) * 3).astype(types[1])
     for mode in ("valid", "same", "full"):
-        check_np(func, ref_func, a, v, mode)
-        check_np(func, ref_func, v, a, mode)
+        check_np(ops, name, a, v, mode)
+        check_np(ops, name, v, a, mode)
 
 
-def test_1d_float32_stays_float32(kernels, rng):
+def test_1d_float32_stays_float32(ops, rng):
     a, v = rand(rng, 1000, F32), rand(rng, 50, F32)
-    assert fastconv.convolve(a, v).dtype == F32
-    assert fastconv.correlate(a, v, "same").dtype == F32
+    assert ops.convolve(a, v).dtype == F32
+    assert ops.correlate(a, v, "same").dtype == F32
     big_a, big_v = rand(rng, 20000, F32), rand(rng, 3000, F32)  # the FFT path
-    assert fsig._choose_1d(20000, 3000, 22999, F32)[0] == "fft"
-    check_np(fastconv.convolve, np.convolve, big_a, big_v, "full")
+    assert cost.choose_1d(20000, 3000, 22999, F32, ops.policy)[0] == "fft"
+    check_np(ops, "convolve", big_a, big_v, "full")
 
 
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_lists_and_scalars(funcs, kernels):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_lists_and_scalars(name, ops):
     cases = [([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]), ([1, 2, 3], [0.5, 0.25]),
              ([1.5], [2.0, 3.0, 4.0]), ((1.0, -2.0, 4.0, 0.5), [3]),
              (np.ones(3, np.float32), [1, 2])]
-    if func is fastconv.convolve:  # np.convolve makes scalars 1-D; np.correlate refuses
+    if name == "convolve":  # np.convolve makes scalars 1-D; np.correlate refuses
         cases += [(2.0, [1.0, 2.0]), ([1.0, 2.0, 3.0], 0.5),
                   (np.float32(2), np.ones(3, np.float32))]
     for a, v in cases:
         for mode in ("valid", "same", "full"):
-            check_np(func, ref_func, a, v, mode)
+            check_np(ops, name, a, v, mode)
 
 
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_non_contiguous_and_read_only(funcs, path, rng):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_non_contiguous_and_read_only(name, path_ops, rng):
     base_a, base_v = rand(rng, 301, F32), rand(rng, 40, F32)
     base_a.flags.writeable = False
     for a, v in [(base_a[::2], base_v), (base_a[::-1], base_v[::3]),
                  (base_a, base_v[::-1]), (base_v[::-2], base_a[10:250:3])]:
         for mode in ("valid", "same", "full"):
-            check_np(func, ref_func, a, v, mode)
+            check_np(path_ops, name, a, v, mode)
 
 
-def test_1d_examples_from_numpy_docs(kernels):
-    np.testing.assert_allclose(fastconv.convolve([1, 2, 3], [0, 1, 0.5]), [0, 1, 2.5, 4, 1.5])
-    np.testing.assert_allclose(fastconv.convolve([1, 2, 3], [0, 1, 0.5], "same"), [1, 2.5, 4])
-    np.testing.assert_allclose(fastconv.convolve([1, 2, 3], [0, 1, 0.5], "valid"), [2.5])
-    np.testing.assert_allclose(fastconv.correlate([1, 2, 3], [0, 1, 0.5]), [3.5])
-    np.testing.assert_allclose(fastconv.correlate([1, 2, 3], [0, 1, 0.5], "same"), [2, 3.5, 3])
-    np.testing.assert_allclose(fastconv.correlate([1, 2, 3], [0, 1, 0.5], "full"),
-                               [0.5, 2, 3.5, 3, 0])
-    # Swapped: the time-reversed correlation.
-    np.testing.assert_allclose(fastconv.correlate([0, 1, 0.5], [1, 2, 3], "full"),
-                               [0, 3, 3.5, 2, 0.5])
-    for mode in ("valid", "same", "full"):
-        np.testing.assert_array_equal(fastconv.correlate([0, 1, 0.5], [1, 2, 3, 4], mode),
-                                      np.correlate([0, 1, 0.5], [1, 2, 3, 4], mode))
-        np.testing.assert_array_equal(fastconv.correlate([1, 2, 3, 4], [0, 1, 0.5], mode),
-                                      np.correlate([1, 2, 3, 4], [0, 1, 0.5], mode))
+def test_1d_examples_from_numpy_docs(ops):
+    for f in (ops, PUBLIC):  # on the kernels, and as the public functions run them
+        np.testing.assert_allclose(f.convolve([1, 2, 3], [0, 1, 0.5]), [0, 1, 2.5, 4, 1.5])
+        np.testing.assert_allclose(f.convolve([1, 2, 3], [0, 1, 0.5], "same"), [1, 2.5, 4])
+        np.testing.assert_allclose(f.convolve([1, 2, 3], [0, 1, 0.5], "valid"), [2.5])
+        np.testing.assert_allclose(f.correlate([1, 2, 3], [0, 1, 0.5]), [3.5])
+        np.testing.assert_allclose(f.correlate([1, 2, 3], [0, 1, 0.5], "same"), [2, 3.5, 3])
+        np.testing.assert_allclose(f.correlate([1, 2, 3], [0, 1, 0.5], "full"),
+                                   [0.5, 2, 3.5, 3, 0])
+        # Swapped: the time-reversed correlation.
+        np.testing.assert_allclose(f.correlate([0, 1, 0.5], [1, 2, 3], "full"),
+                                   [0, 3, 3.5, 2, 0.5])
+        for mode in ("valid", "same", "full"):
+            np.testing.assert_array_equal(f.correlate([0, 1, 0.5], [1, 2, 3, 4], mode),
+                                          np.correlate([0, 1, 0.5], [1, 2, 3, 4], mode))
+            np.testing.assert_array_equal(f.correlate([1, 2, 3, 4], [0, 1, 0.5], mode),
+                                          np.correlate([1, 2, 3, 4], [0, 1, 0.5], mode))
 
 
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_nan_and_inf_where_numpy_puts_them(funcs, path, rng):
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_nan_and_inf_where_numpy_puts_them(name, path_ops, rng):
     """Direct sums confine NaN/Inf to the outputs that see them, as NumPy does; the FFT
-    path (forced here) must notice and take the direct path too."""
-    func, ref_func = funcs
+    paths (forced here) must notice and take the direct path too."""
     a = rand(rng, 200)
     a[[3, 50, 51, 120, 199]] = [np.nan, np.inf, -np.inf, np.inf, np.nan]
     v = rand(rng, 9)
@@ -241,18 +326,14 @@ def test_1d_nan_and_inf_where_numpy_puts_them(funcs, path, rng):
     for x, k in [(a, v), (rand(rng, 100), w), (a, w), (v, a)]:
         for dtype in (F32, F64):
             for mode in ("valid", "same", "full"):
-                out = check_np(func, ref_func, x.astype(dtype), k.astype(dtype), mode)
-                expected = ref_func(x, k, mode)
-                np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
-                np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
-                np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+                out = check_np(path_ops, name, x.astype(dtype), k.astype(dtype), mode)
+                assert_same_non_finite(out, REFERENCE[name](x, k, mode))
 
 
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_non_finite_kernels_at_every_size(funcs, path, rng):
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_non_finite_kernels_at_every_size(name, path_ops, rng):
     """Inf/NaN in the kernel: NumPy never multiplies the taps that hang over the ends
     (no 0 * inf there), at every size, mode and swap."""
-    func, ref_func = funcs
     for n1, n2 in [(2, 2), (3, 2), (2, 3), (5, 5), (9, 4), (4, 9), (40, 7), (7, 40)]:
         for where in range(3):
             a, v = rand(rng, n1), rand(rng, n2)
@@ -260,18 +341,15 @@ def test_1d_non_finite_kernels_at_every_size(funcs, path, rng):
             target[[0, -1][where % 2]] = [np.inf, np.nan, -np.inf][where]
             for dtype in (F32, F64):
                 for mode in ("valid", "same", "full"):
-                    out = check_np(func, ref_func, a.astype(dtype), v.astype(dtype), mode)
-                    expected = ref_func(a, v, mode)
-                    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
-                    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
-                    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+                    out = check_np(path_ops, name, a.astype(dtype), v.astype(dtype), mode)
+                    assert_same_non_finite(out, REFERENCE[name](a, v, mode))
 
 
 def test_1d_nan_with_a_long_kernel_stays_local(rng):
-    """A problem the cost model sends to the FFT, with one NaN: still local."""
+    """A problem the default cost model sends to the FFT, with one NaN: still local."""
     a, v = rand(rng, 20000, F32), rand(rng, 3000, F32)
     a[7000] = np.nan
-    assert fsig._choose_1d(20000, 3000, 22999, F32)[0] == "fft"
+    assert cost.choose_1d(20000, 3000, 22999, F32, DEFAULT)[0] == "fft"
     out = fastconv.convolve(a, v)
     expected = np.convolve(a, v)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
@@ -281,51 +359,84 @@ def test_1d_nan_with_a_long_kernel_stays_local(rng):
 @pytest.mark.parametrize("n_left_case", ["valid", "same", "full"])
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_1d_engines_agree(n_left_case, dtype, rng, fft_batches):
-    """_correlate1d's engines (direct, split over rows, FFT at several sizes, batched in
-    several ways) on one grid."""
+    """The 1-D engines (direct, split over rows, FFT at several sizes, batched in several
+    ways, circular FFT) on one grid."""
     for n1, n2 in [(1, 1), (5, 5), (100, 1), (100, 2), (1000, 37), (997, 256), (4096, 4096)]:
         x, w = rand(rng, n1, dtype), rand(rng, n2, dtype)
         n_left, length = {"valid": (0, n1 - n2 + 1), "same": (n2 // 2, n1),
                           "full": (n2 - 1, n1 + n2 - 1)}[n_left_case]
         reference = np.correlate(x.astype(np.float64), w.astype(np.float64), n_left_case)
-        results = [fsig._correlate1d(x, w, n_left, length, "direct"),
-                   fsig._correlate1d(x, w, n_left, length, "fft"),
-                   fsig._correlate1d(x, w, n_left, length, "fft1"),
-                   fsig._correlate1d(x, w, n_left, length, "fft1", (n1 + n2 + 7,))]
+
+        def run(method, nfft=None):
+            return engines.correlate1d(x, w, n_left, length, fft_batches, (method, nfft))
+        results = [run("direct"), run("fft"), run("fft1"), run("fft1", (n1 + n2 + 7,))]
         for nfft in {max(2 * n2, 8), 3 * n2 + 5, length + n2 - 1}:
-            results.append(fsig._correlate1d(x, w, n_left, length, "fft", (nfft,)))
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(fsig, "_SPLIT_MIN_MACS", 1)
-            mp.setattr(fsig, "_SPLIT_MIN_TAPS", 1)
-            for threads in (2, 3, 7):
-                mp.setattr(fsig, "get_num_threads", lambda: threads)
-                results.append(fsig._direct_correlate1d(x, w, n_left, length, True))
+            results.append(run("fft", (nfft,)))
+        for threads in (2, 3, 7):
+            split = dataclasses.replace(fft_batches, split_min_macs=1, split_min_taps=1,
+                                        threads=threads)
+            # One row per thread, as long as there is an output for each.
+            assert cost.direct_rows(length * n2, threads, n2, split) == min(threads,
+                                                                            length * n2)
+            results.append(engines.direct_correlate1d(x, w, n_left, length, True, split))
         for out in results:
             assert out.dtype == dtype and out.shape == (length,)
             assert_matches(out, reference.astype(dtype), n2, reference)
 
 
-def test_1d_cost_model_choices(monkeypatch):
+def test_1d_cost_model_choices():
     """NumPy's loop for tiny problems, direct for short kernels, FFT for long ones."""
-    monkeypatch.setattr(fsig, "get_num_threads", lambda: 2)
-    monkeypatch.setattr(fsig, "_DELEGATE_SMALL", True)
-    assert fsig._choose_1d(100, 3, 100, F32)[0] == "numpy"
-    assert fsig._choose_1d(300, 300, 599, F64)[0] == "numpy"
-    assert fsig._choose_1d(200, 20, 219, F64, numpy_ok=False)[0] == "direct"
-    assert fsig._choose_1d(10**6, 3, 10**6 - 2, F32)[0] == "direct"
-    assert fsig._choose_1d(10**6, 31, 10**6, F32)[0] == "direct"
-    assert fsig._choose_1d(10**6, 31, 10**6, F64)[0] == "direct"
-    assert fsig._choose_1d(10**5, 10**4, 10**5 + 10**4 - 1, F32)[0] == "fft"
-    assert fsig._choose_1d(10**6, 301, 10**6, F32)[0] == "fft"
-    assert fsig._choose_1d(10**6, 3001, 10**6, F64)[0] == "fft"
-    assert fsig._choose_1d(10**4, 10**4, 2 * 10**4 - 1, F32)[0] == "fft1"
+    policy = Policy(threads=2)
+    assert cost.choose_1d(100, 3, 100, F32, policy)[0] == "numpy"
+    assert cost.choose_1d(300, 300, 599, F64, policy)[0] == "numpy"
+    assert cost.choose_1d(200, 20, 219, F64, policy, numpy_ok=False)[0] == "direct"
+    assert cost.choose_1d(10**6, 3, 10**6 - 2, F32, policy)[0] == "direct"
+    assert cost.choose_1d(10**6, 31, 10**6, F32, policy)[0] == "direct"
+    assert cost.choose_1d(10**6, 31, 10**6, F64, policy)[0] == "direct"
+    assert cost.choose_1d(10**5, 10**4, 10**5 + 10**4 - 1, F32, policy)[0] == "fft"
+    assert cost.choose_1d(10**6, 301, 10**6, F32, policy)[0] == "fft"
+    assert cost.choose_1d(10**6, 3001, 10**6, F64, policy)[0] == "fft"
+    assert cost.choose_1d(10**4, 10**4, 2 * 10**4 - 1, F32, policy)[0] == "fft1"
+    # Without delegation NumPy's loop is never chosen.
+    no_numpy = dataclasses.replace(policy, delegate_small=False)
+    assert cost.choose_1d(100, 3, 100, F32, no_numpy)[0] == "direct"
     # Every choice gives the same answer.
     rng = np.random.default_rng(3)
     a, v = rand(rng, 3000, F64), rand(rng, 1000, F64)
     expected = np.convolve(a, v)
     for method in ("numpy", "direct", "fft", "fft1"):
-        monkeypatch.setattr(fsig, "_choose_1d", lambda *args, **kwargs: (method, None))
-        assert_matches(fastconv.convolve(a, v), expected, 1000)
+        forced = dataclasses.replace(policy, engine_1d=method)
+        assert cost.choose_1d(3000, 1000, 3999, F64, forced)[0] == method
+        out = fsig.with_policy(forced).convolve(a, v)
+        assert_matches(out, expected, 1000)
+        if method == "numpy":  # NumPy's own loop: NumPy's bits
+            np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_1d_forced_engines_are_the_ones_that_run(dtype, rng):
+    """A policy's engine_1d is what a call runs: each forced path gives exactly the bits
+    of that engine called directly, and the engines' bits differ from one another (so
+    the comparison tells them apart). "split" cuts the signal into 3 rows, "direct"
+    never."""
+    n1, n2 = 3000, 300
+    x, w = rand(rng, n1, dtype), rand(rng, n2, dtype)
+    for mode, code in [("valid", VALID), ("same", SAME), ("full", FULL)]:
+        n_left, length = {VALID: (0, n1 - n2 + 1), SAME: (n2 // 2, n1),
+                          FULL: (n2 - 1, n1 + n2 - 1)}[code]
+        direct = {}
+        for path in PATHS:
+            policy = PATH_POLICIES[path]
+            assert cost.choose_1d(n1, n2, length, dtype, policy)[0] == policy.engine_1d
+            alone = engines.correlate1d(x, w, n_left, length, policy,
+                                        (policy.engine_1d, None))
+            np.testing.assert_array_equal(bound(policy).correlate(x, w, mode), alone)
+            direct[path] = alone
+        for p, q in [("direct", "fft"), ("direct", "fft1"), ("fft", "fft1")]:
+            assert (direct[p] != direct[q]).any(), (p, q)
+        rows = {path: cost.direct_rows(length * n2, PATH_POLICIES[path].thread_count(), n2,
+                                       PATH_POLICIES[path]) for path in ("direct", "split")}
+        assert rows == {"direct": 1, "split": 3}
 
 
 # ------------------------------------------------------------------------------------
@@ -338,9 +449,9 @@ MODE_SPELLINGS = ["valid", "same", "full", "VALID", "Same", "f", "fu", "valid ",
 
 
 @pytest.mark.parametrize("mode", MODE_SPELLINGS, ids=repr)
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_mode_spellings(funcs, mode, kernels):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_mode_spellings(name, mode, ops):
+    func, ref_func = getattr(ops, name), REFERENCE[name]
     a, v = np.arange(6.0), np.array([1.0, -2.0, 0.5])
     try:
         expected = ref_func(a, v, mode)
@@ -360,9 +471,9 @@ ERRORS_1D = [
 
 @pytest.mark.parametrize("mode", ["full", "valid", "bad"])
 @pytest.mark.parametrize("case", range(len(ERRORS_1D)))
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_errors_match_numpy(funcs, case, mode, kernels):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_errors_match_numpy(name, case, mode, ops):
+    func, ref_func = getattr(ops, name), REFERENCE[name]
     a, v = ERRORS_1D[case]
     try:
         expected = ref_func(a, v, mode)
@@ -372,26 +483,28 @@ def test_1d_errors_match_numpy(funcs, case, mode, kernels):
         np.testing.assert_array_equal(func(a, v, mode), expected)
 
 
-def test_1d_error_messages_say_what_is_wrong():
-    with pytest.raises(ValueError, match="a cannot be empty"):
-        fastconv.convolve([], [1.0])
-    with pytest.raises(ValueError, match="v cannot be empty"):
-        fastconv.convolve([1.0], [])
-    with pytest.raises(ValueError, match="first array argument cannot be empty"):
-        fastconv.correlate(np.array([], np.float32), [1.0])
-    with pytest.raises(ValueError, match="second array argument cannot be empty"):
-        fastconv.correlate([1.0], np.array([], np.float32))
-    with pytest.raises(ValueError, match="object too deep"):
-        fastconv.convolve(np.ones((3, 3)), [1.0])
-    with pytest.raises(ValueError, match="too small depth"):
-        fastconv.correlate(1.0, [1.0])
-    with pytest.raises(ValueError, match=r"mode must be one of 'valid', 'same', or 'full' "
-                                         r"\(got 'middle'\)"):
-        fastconv.convolve([1.0], [1.0], "middle")
-    with pytest.raises(ValueError, match="integer convolve/correlate mode must be 0, 1, or 2"):
-        fastconv.correlate([1.0], [1.0], 5)
-    with pytest.raises(TypeError, match="mode not understood"):
-        fastconv.correlate([1.0], [1.0], 1.5)
+def test_1d_error_messages_say_what_is_wrong(ops):
+    for f in (PUBLIC, ops):
+        with pytest.raises(ValueError, match="a cannot be empty"):
+            f.convolve([], [1.0])
+        with pytest.raises(ValueError, match="v cannot be empty"):
+            f.convolve([1.0], [])
+        with pytest.raises(ValueError, match="first array argument cannot be empty"):
+            f.correlate(np.array([], np.float32), [1.0])
+        with pytest.raises(ValueError, match="second array argument cannot be empty"):
+            f.correlate([1.0], np.array([], np.float32))
+        with pytest.raises(ValueError, match="object too deep"):
+            f.convolve(np.ones((3, 3)), [1.0])
+        with pytest.raises(ValueError, match="too small depth"):
+            f.correlate(1.0, [1.0])
+        with pytest.raises(ValueError, match=r"mode must be one of 'valid', 'same', or "
+                                             r"'full' \(got 'middle'\)"):
+            f.convolve([1.0], [1.0], "middle")
+        with pytest.raises(ValueError,
+                           match="integer convolve/correlate mode must be 0, 1, or 2"):
+            f.correlate([1.0], [1.0], 5)
+        with pytest.raises(TypeError, match="mode not understood"):
+            f.correlate([1.0], [1.0], 1.5)
 
 
 DELEGATED_1D = [
@@ -410,33 +523,32 @@ DELEGATED_1D = [
 
 @pytest.mark.parametrize("mode", ["valid", "same", "full"])
 @pytest.mark.parametrize("case", range(len(DELEGATED_1D)))
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_delegated_dtypes_are_identical(funcs, case, mode, kernels):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_delegated_dtypes_are_identical(name, case, mode, ops):
     a, v = DELEGATED_1D[case]
-    expected = ref_func(a, v, mode)
-    actual = func(a, v, mode)
+    expected = REFERENCE[name](a, v, mode)
+    actual = getattr(ops, name)(a, v, mode)
     assert actual.dtype == expected.dtype
     np.testing.assert_array_equal(actual, expected)
 
 
-def test_1d_subclasses_and_duck_arrays_are_delegated(kernels):
+def test_1d_subclasses_and_duck_arrays_are_delegated(ops):
     class Tagged(np.ndarray):
         pass
 
     a = np.arange(8.0).view(Tagged)
     v = np.array([1.0, 2.0])
-    for func, ref_func in NP_PAIRS:
-        actual, expected = func(a, v), ref_func(a, v)
+    for name in NAMES_1D:
+        actual, expected = getattr(ops, name)(a, v), REFERENCE[name](a, v)
         assert type(actual) is type(expected)
         np.testing.assert_array_equal(actual, expected)
     masked = np.ma.masked_array(np.arange(6.0), mask=[0, 1, 0, 0, 0, 0])
-    np.testing.assert_array_equal(fastconv.convolve(masked, v), np.convolve(masked, v))
+    np.testing.assert_array_equal(ops.convolve(masked, v), np.convolve(masked, v))
 
 
-@pytest.mark.parametrize("funcs", NP_PAIRS, ids=["convolve", "correlate"])
-def test_1d_inputs_unmodified(funcs, path, rng):
-    func, _ = funcs
+@pytest.mark.parametrize("name", NAMES_1D)
+def test_1d_inputs_unmodified(name, path_ops, rng):
+    func = getattr(path_ops, name)
     for n1, n2 in [(50, 7), (7, 50), (3000, 400)]:
         a, v = rand(rng, n1, F32), rand(rng, n2, F64)
         a_copy, v_copy = a.copy(), v.copy()
@@ -462,35 +574,31 @@ def _valid_ok(x_shape, k_shape):
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_against_scipy(funcs, mode, boundary, engine2d, rng):
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_against_scipy(name, mode, boundary, engine2d_ops, rng):
     """Every mode x boundary over odd/even/1-wide images and kernels, kernels larger than
     the image included (the extension then repeats), float32 and float64."""
-    func, ref_func = funcs
     for i, x_shape in enumerate(IMAGES):
         for j, k_shape in enumerate(KERNELS):
             if mode == "valid" and not _valid_ok(x_shape, k_shape):
                 continue
             dtype = (F32, F64)[(i + j) % 2]
             x, k = rand(rng, x_shape, dtype), rand(rng, k_shape, dtype)
-            check_sp(func, ref_func, x, k, mode, boundary)
+            check_sp(engine2d_ops, name, x, k, mode, boundary)
 
 
 @pytest.mark.parametrize("fillvalue", [1.5, -2, np.float32(0.25), True, np.nan, np.inf])
 @pytest.mark.parametrize("mode", ["full", "same"])
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_fillvalues(funcs, mode, fillvalue, engine2d, rng):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_fillvalues(name, mode, fillvalue, engine2d_ops, rng):
     for x_shape, k_shape in [((6, 7), (3, 3)), ((5, 4), (2, 6)), ((3, 3), (7, 8))]:
         for dtype in (F32, F64):
             x, k = rand(rng, x_shape, dtype), rand(rng, k_shape, dtype)
-            out = check_sp(func, ref_func, x, k, mode, "fill", fillvalue)
-            expected = ref_func(x, k, mode, "fill", fillvalue)
-            np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
-            np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+            out = check_sp(engine2d_ops, name, x, k, mode, "fill", fillvalue)
+            assert_same_non_finite(out, REFERENCE[name](x, k, mode, "fill", fillvalue))
     # Outside 'fill' the fill value is ignored, whatever it is.
     x, k = rand(rng, (5, 6), F32), rand(rng, (3, 2), F32)
-    check_sp(func, ref_func, x, k, mode, "wrap", fillvalue)
+    check_sp(engine2d_ops, name, x, k, mode, "wrap", fillvalue)
 
 
 FILLVALUE_FORMS = [2, 2.5, True, np.float64(2.5), np.float32(2.5), np.int64(3), np.uint8(3),
@@ -504,10 +612,11 @@ FILLVALUE_FORMS = [2, 2.5, True, np.float64(2.5), np.float32(2.5), np.int64(3), 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("fillvalue", FILLVALUE_FORMS, ids=repr)
-def test_2d_fillvalue_forms_match_scipy(fillvalue, dtype, rng):
+def test_2d_fillvalue_forms_match_scipy(fillvalue, dtype, ops, rng):
     """Every way of spelling a fill value: SciPy's value, or SciPy's error."""
     x, k = rand(rng, (4, 5), dtype), rand(rng, (2, 3), dtype)
-    for func, ref_func in SP_PAIRS:
+    for name in NAMES_2D:
+        func, ref_func = getattr(ops, name), REFERENCE[name]
         try:
             expected = ref_func(x, k, "full", "fill", fillvalue)
         except Exception:
@@ -517,22 +626,20 @@ def test_2d_fillvalue_forms_match_scipy(fillvalue, dtype, rng):
             assert_matches(func(x, k, "full", "fill", fillvalue), expected, k.size)
 
 
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_valid_swaps_inputs(funcs, engine2d, rng):
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_valid_swaps_inputs(name, engine2d_ops, rng):
     """'valid' with the first input smaller in every dimension: SciPy swaps (and
     correlate2d reverses the output)."""
-    func, ref_func = funcs
     for x_shape, k_shape in [((3, 3), (7, 9)), ((2, 5), (2, 8)), ((1, 1), (4, 4)),
                              ((4, 4), (4, 4))]:
         for dtype in (F32, F64):
             x, k = rand(rng, x_shape, dtype), rand(rng, k_shape, dtype)
             for boundary in ("fill", "wrap", "symm"):
-                check_sp(func, ref_func, x, k, "valid", boundary)
+                check_sp(engine2d_ops, name, x, k, "valid", boundary)
 
 
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_non_contiguous_read_only_and_lists(funcs, engine2d, rng):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_non_contiguous_read_only_and_lists(name, engine2d_ops, rng):
     base = rand(rng, (20, 24), F32)
     base.flags.writeable = False
     kern = rand(rng, (5, 6), F64)
@@ -542,28 +649,17 @@ def test_2d_non_contiguous_read_only_and_lists(funcs, engine2d, rng):
     for x, k in inputs:
         for mode in ("full", "same", "valid"):
             for boundary in ("fill", "symm"):
-                check_sp(func, ref_func, x, k, mode, boundary)
+                check_sp(engine2d_ops, name, x, k, mode, boundary)
 
 
 @pytest.mark.parametrize("types", [(F32, F64), (F64, F32), (np.int64, F32), (F32, np.int16),
                                    (np.uint8, F32), (np.bool_, F64)])
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_mixed_dtypes_follow_scipy(funcs, types, rng):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_mixed_dtypes_follow_scipy(name, types, ops, rng):
     x = (rand(rng, (9, 8)) * 4).astype(types[0])
     k = (rand(rng, (3, 4)) * 4).astype(types[1])
     for mode in ("full", "same", "valid"):
-        check_sp(func, ref_func, x, k, mode, "fill", 1)
-
-
-@pytest.fixture(params=["one-batch", "batches-of-1", "batches-of-3"])
-def fft_batches(request, monkeypatch):
-    """The FFT engine transforms frames in batches; force several small ones."""
-    if request.param != "one-batch":
-        monkeypatch.setattr(fsig, "_FFT_BATCH_BYTES", 1)
-        monkeypatch.setattr(fsig, "get_num_threads",
-                            lambda: 1 if request.param == "batches-of-1" else 3)
-    return request.param
+        check_sp(ops, name, x, k, mode, "fill", 1)
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -574,10 +670,10 @@ def test_2d_fft_block_shapes(flip, dtype, fft_batches, rng):
     func = ss.convolve2d if flip else ss.correlate2d
     for x_shape, k_shape in [((17, 23), (5, 4)), ((9, 9), (9, 9)), ((6, 5), (8, 11))]:
         x, k = rand(rng, x_shape, dtype), rand(rng, k_shape, dtype)
-        for code, mode in enumerate(["valid", "same", "full"]):
+        for code, mode in [(VALID, "valid"), (SAME, "same"), (FULL, "full")]:
             if mode == "valid" and k_shape > x_shape:
                 continue
-            for boundary, bval in [("fill", 0), ("wrap", 2), ("symm", 1)]:
+            for boundary, bval in [("fill", FILL), ("wrap", WRAP), ("symm", SYMM)]:
                 fill = dtype.type(1.5 if boundary == "fill" else 0)
                 reference = func(x.astype(np.float64), k.astype(np.float64), mode, boundary,
                                  fill)
@@ -586,39 +682,60 @@ def test_2d_fft_block_shapes(flip, dtype, fft_batches, rng):
                 for nfft in [None, (k_shape[0] + 1, k_shape[1] + 3),
                              (2 * k_shape[0] + 1, out_shape[1] + k_shape[1] - 1),
                              (out_shape[0] + k_shape[0] + 4, 16)]:
-                    out = fsig._scipy_correlate2d(x, k, code, bval, fill, flip, "fft", nfft)
+                    policy = dataclasses.replace(fft_batches, engine_2d="fft", nfft=nfft)
+                    out = engines.scipy_correlate2d(x, k, code, bval, fill, flip, policy)
                     assert_matches(out, expected, k.size, reference)
 
 
 def test_2d_cost_model_choices(rng):
     """Direct for small kernels, FFT for large ones; both give SciPy's answer."""
-    assert fsig._choose_2d((1024, 1024), (3, 3), F32)[0] == "direct"
-    assert fsig._choose_2d((64, 64), (5, 5), F64)[0] == "direct"
-    assert fsig._choose_2d((1024, 1024), (31, 31), F32)[0] == "fft"
+    policy = Policy(threads=2)
+    assert cost.choose_2d((1024, 1024), (3, 3), F32, policy)[0] == "direct"
+    assert cost.choose_2d((64, 64), (5, 5), F64, policy)[0] == "direct"
+    assert cost.choose_2d((1024, 1024), (31, 31), F32, policy)[0] == "fft"
     x, k = rand(rng, (200, 190), F32), rand(rng, (31, 29), F32)
-    assert fsig._choose_2d((200, 190), (31, 29), F32)[0] == "fft"
-    for func, ref_func in SP_PAIRS:
-        for boundary in ("fill", "symm"):
-            check_sp(func, ref_func, x, k, "same", boundary)
+    assert cost.choose_2d((200, 190), (31, 29), F32, policy)[0] == "fft"
+    chosen = bound(policy)
+    for f in (chosen, PUBLIC):
+        for name in NAMES_2D:
+            for boundary in ("fill", "symm"):
+                check_sp(f, name, x, k, "same", boundary)
     x[50, 60] = np.inf  # non-finite: the direct path, and SciPy's Inf/NaN placement
-    out = fastconv.correlate2d(x, k, "same")
     expected = ss.correlate2d(x, k, "same")
-    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
-    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+    for f in (chosen, PUBLIC):
+        assert_same_non_finite(f.correlate2d(x, k, "same"), expected)
 
 
-def test_2d_float32_stays_float32(rng):
+def test_2d_float32_stays_float32(ops, rng):
     x, k = rand(rng, (64, 64), F32), rand(rng, (5, 5), F32)
-    for func in (fastconv.convolve2d, fastconv.correlate2d):
+    for name in NAMES_2D:
         for boundary in ("fill", "wrap", "symm"):
-            assert func(x, k, "same", boundary).dtype == F32
+            assert getattr(ops, name)(x, k, "same", boundary).dtype == F32
 
 
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_nan_and_inf_where_scipy_puts_them(funcs, engine2d, rng):
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_2d_forced_engines_are_the_ones_that_run(dtype, rng):
+    """A policy's engine_2d and strips threshold are what a call runs: the FFT, the
+    direct sum over a whole extended copy and the direct sum with the border in strips
+    each leave their own last bits, and the cost model reports the forced engine."""
+    x, k = rand(rng, (60, 50), dtype), rand(rng, (7, 5), dtype)
+    for name in NAMES_2D:
+        for mode, boundary in [("same", "symm"), ("full", "wrap"), ("same", "fill")]:
+            out = {}
+            for engine in ENGINES_2D:
+                policy = ENGINE_2D_POLICIES[engine]
+                assert cost.choose_2d((60, 50), (7, 5), dtype, policy)[0] == policy.engine_2d
+                out[engine] = check_sp(bound(policy), name, x, k, mode, boundary)
+            assert (out["fft"] != out["direct"]).any()
+            assert (out["fft"] != out["direct-strips"]).any()
+            if boundary != "fill":  # a zero fill needs no extension: no strips
+                assert (out["direct"] != out["direct-strips"]).any()
+
+
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_nan_and_inf_where_scipy_puts_them(name, engine2d_ops, rng):
     """SciPy multiplies the kernel with its padding too: an Inf in the kernel times the
     zero fill is NaN there. Image NaN/Inf stay within the outputs that see them."""
-    func, ref_func = funcs
     x = rand(rng, (12, 11))
     x[2, 3], x[7, 7], x[11, 0] = np.nan, np.inf, -np.inf
     k = rand(rng, (3, 4))
@@ -630,29 +747,27 @@ def test_2d_nan_and_inf_where_scipy_puts_them(funcs, engine2d, rng):
             for mode in ("full", "same", "valid"):
                 for boundary, fill in [("fill", 0), ("fill", 2.0), ("wrap", 0), ("symm", 0)]:
                     args = (mode, boundary, fill)
-                    out = check_sp(func, ref_func, image.astype(dtype), kernel.astype(dtype),
-                                   *args)
-                    expected = ref_func(image, kernel, *args)
-                    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
-                    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
-                    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+                    out = check_sp(engine2d_ops, name, image.astype(dtype),
+                                   kernel.astype(dtype), *args)
+                    assert_same_non_finite(out, REFERENCE[name](image, kernel, *args))
 
 
-def test_2d_examples_from_scipy_docs():
+def test_2d_examples_from_scipy_docs(ops):
     """The Scharr-gradient example: complex kernel, delegated; and its real parts here."""
     rng = np.random.default_rng(7)
     img = rand(rng, (40, 50))
     scharr = np.array([[-3 - 3j, 0 - 10j, +3 - 3j], [-10 + 0j, 0 + 0j, +10 + 0j],
                        [-3 + 3j, 0 + 10j, +3 + 3j]])
     expected = ss.convolve2d(img, scharr, boundary="symm", mode="same")
-    np.testing.assert_array_equal(
-        fastconv.convolve2d(img, scharr, boundary="symm", mode="same"), expected)
-    gx = fastconv.convolve2d(img, scharr.real, boundary="symm", mode="same")
-    gy = fastconv.convolve2d(img, scharr.imag, boundary="symm", mode="same")
-    np.testing.assert_allclose(gx + 1j * gy, expected, rtol=1e-12, atol=1e-12)
+    for f in (ops, PUBLIC):
+        np.testing.assert_array_equal(
+            f.convolve2d(img, scharr, boundary="symm", mode="same"), expected)
+        gx = f.convolve2d(img, scharr.real, boundary="symm", mode="same")
+        gy = f.convolve2d(img, scharr.imag, boundary="symm", mode="same")
+        np.testing.assert_allclose(gx + 1j * gy, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_2d_boundaries_on_a_ramp():
+def test_2d_boundaries_on_a_ramp(ops):
     """The extension rules spelled out: symm repeats the edge, wrap is periodic."""
     x = np.arange(4.0).reshape(1, 4)
     pick_left = np.zeros((1, 7))
@@ -660,7 +775,7 @@ def test_2d_boundaries_on_a_ramp():
     for boundary, cols in [("symm", [2, 3, 3, 2, 1, 0, 0, 1, 2, 3]),
                            ("wrap", [2, 3, 0, 1, 2, 3, 0, 1, 2, 3]),
                            ("fill", [0, 0, 0, 0, 0, 0, 0, 1, 2, 3])]:
-        out = fastconv.correlate2d(x, pick_left, "full", boundary)
+        out = ops.correlate2d(x, pick_left, "full", boundary)
         np.testing.assert_array_equal(out, ss.correlate2d(x, pick_left, "full", boundary))
         np.testing.assert_array_equal(out[0], np.array(cols, dtype=float))
 
@@ -696,46 +811,52 @@ ERRORS_2D = [
 
 @pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
 @pytest.mark.parametrize("case", range(len(ERRORS_2D)))
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_errors_match_scipy(funcs, case):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_errors_match_scipy(name, case, ops):
+    func, ref_func = getattr(ops, name), REFERENCE[name]
     kwargs = ERRORS_2D[case]
     same_error(lambda: func(**kwargs), lambda: ref_func(**kwargs))
 
 
 @pytest.mark.parametrize("boundary", ["wrap", "circular", "symm", "symmetric"])
-def test_2d_wrapping_an_empty_image_is_an_error_not_a_crash(boundary):
+def test_2d_wrapping_an_empty_image_is_an_error_not_a_crash(boundary, ops):
     """SciPy divides by the empty axis' size there (SIGFPE kills the interpreter):
     fastconv raises instead. Other empty cases are SciPy's own results."""
-    for func in (fastconv.convolve2d, fastconv.correlate2d):
-        for x_shape, k_shape, mode in [((0, 3), (2, 2), "full"), ((3, 0), (2, 2), "full"),
-                                       ((3, 0), (1, 2), "full"), ((0, 3), (2, 0), "full")]:
-            with pytest.raises(ValueError, match="cannot extend an empty image"):
-                func(np.ones(x_shape), np.ones(k_shape), mode, boundary)
-        for x_shape, k_shape, mode in [((0, 3), (2, 2), "same"), ((3, 0), (0, 2), "full"),
-                                       ((3, 0), (1, 1), "full"),
-                                       ((2, 0), (1, 0), "valid"), ((0, 3), (0, 3), "valid")]:
-            ref_func = ss.convolve2d if func is fastconv.convolve2d else ss.correlate2d
-            expected = ref_func(np.ones(x_shape), np.ones(k_shape), mode, boundary)
-            actual = func(np.ones(x_shape), np.ones(k_shape), mode, boundary)
-            assert actual.shape == expected.shape
-            np.testing.assert_array_equal(actual, expected)
+    for f in (PUBLIC, ops):
+        for name in NAMES_2D:
+            func, ref_func = getattr(f, name), REFERENCE[name]
+            for x_shape, k_shape, mode in [((0, 3), (2, 2), "full"), ((3, 0), (2, 2), "full"),
+                                           ((3, 0), (1, 2), "full"), ((0, 3), (2, 0), "full")]:
+                with pytest.raises(ValueError, match="cannot extend an empty image"):
+                    func(np.ones(x_shape), np.ones(k_shape), mode, boundary)
+            for x_shape, k_shape, mode in [((0, 3), (2, 2), "same"),
+                                           ((3, 0), (0, 2), "full"), ((3, 0), (1, 1), "full"),
+                                           ((2, 0), (1, 0), "valid"),
+                                           ((0, 3), (0, 3), "valid")]:
+                expected = ref_func(np.ones(x_shape), np.ones(k_shape), mode, boundary)
+                actual = func(np.ones(x_shape), np.ones(k_shape), mode, boundary)
+                assert actual.shape == expected.shape
+                np.testing.assert_array_equal(actual, expected)
 
 
-def test_2d_error_messages_say_what_is_wrong():
-    with pytest.raises(ValueError, match="correlate2d inputs must both be 2-D arrays"):
-        fastconv.correlate2d(np.ones(3), np.ones((2, 2)))
-    with pytest.raises(ValueError, match="convolve2d inputs must both be 2-D arrays"):
-        fastconv.convolve2d(np.ones((3, 3)), np.ones((1, 2, 2)))
-    with pytest.raises(ValueError, match="For 'valid' mode, one must be at least as large"):
-        fastconv.convolve2d(np.ones((2, 5)), np.ones((3, 3)), "valid")
-    with pytest.raises(ValueError, match="Acceptable mode flags are 'valid', 'same', or 'full'"):
-        fastconv.correlate2d(np.ones((3, 3)), np.ones((2, 2)), "middle")
-    with pytest.raises(ValueError, match=r"Acceptable boundary flags are 'fill', 'circular' "
-                                         r"\(or 'wrap'\), and 'symmetric' \(or 'symm'\)"):
-        fastconv.correlate2d(np.ones((3, 3)), np.ones((2, 2)), boundary="mirror")
-    with pytest.raises(ValueError, match="Incorrect boundary value"):
-        fastconv.convolve2d(np.ones((3, 3)), np.ones((2, 2)), boundary="reflect")
+def test_2d_error_messages_say_what_is_wrong(ops):
+    for f in (PUBLIC, ops):
+        with pytest.raises(ValueError, match="correlate2d inputs must both be 2-D arrays"):
+            f.correlate2d(np.ones(3), np.ones((2, 2)))
+        with pytest.raises(ValueError, match="convolve2d inputs must both be 2-D arrays"):
+            f.convolve2d(np.ones((3, 3)), np.ones((1, 2, 2)))
+        with pytest.raises(ValueError,
+                           match="For 'valid' mode, one must be at least as large"):
+            f.convolve2d(np.ones((2, 5)), np.ones((3, 3)), "valid")
+        with pytest.raises(ValueError,
+                           match="Acceptable mode flags are 'valid', 'same', or 'full'"):
+            f.correlate2d(np.ones((3, 3)), np.ones((2, 2)), "middle")
+        with pytest.raises(ValueError, match=r"Acceptable boundary flags are 'fill', "
+                                             r"'circular' \(or 'wrap'\), and 'symmetric' "
+                                             r"\(or 'symm'\)"):
+            f.correlate2d(np.ones((3, 3)), np.ones((2, 2)), boundary="mirror")
+        with pytest.raises(ValueError, match="Incorrect boundary value"):
+            f.convolve2d(np.ones((3, 3)), np.ones((2, 2)), boundary="reflect")
 
 
 DELEGATED_2D = [
@@ -755,9 +876,9 @@ DELEGATED_2D = [
 @pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
 @pytest.mark.parametrize("case", range(len(DELEGATED_2D)))
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_delegated_dtypes_are_identical(funcs, case, mode, boundary):
-    func, ref_func = funcs
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_delegated_dtypes_are_identical(name, case, mode, boundary, ops):
+    func, ref_func = getattr(ops, name), REFERENCE[name]
     x, k = DELEGATED_2D[case]
     if min(np.shape(x) + np.shape(k)) == 0 and boundary != "fill":
         try:
@@ -776,9 +897,9 @@ def test_2d_delegated_dtypes_are_identical(funcs, case, mode, boundary):
     np.testing.assert_array_equal(actual, expected)
 
 
-@pytest.mark.parametrize("funcs", SP_PAIRS, ids=["convolve2d", "correlate2d"])
-def test_2d_inputs_unmodified(funcs, engine2d, rng):
-    func, _ = funcs
+@pytest.mark.parametrize("name", NAMES_2D)
+def test_2d_inputs_unmodified(name, engine2d_ops, rng):
+    func = getattr(engine2d_ops, name)
     x, k = rand(rng, (30, 31), F32), rand(rng, (7, 4), F64)
     x_copy, k_copy = x.copy(), k.copy()
     for mode in ("full", "same", "valid"):
@@ -799,19 +920,9 @@ def test_1d_random_shapes(n1, n2, mode, f32, engine, seed):
     rng = np.random.default_rng(seed)
     dtype = F32 if f32 else F64
     a, v = rand(rng, n1, dtype), rand(rng, n2, dtype)
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(fsig, "_DELEGATE_SMALL", False)
-        if engine.startswith("fft"):
-            mp.setattr(fsig, "_choose_1d", lambda *args, **kwargs: (engine, None))
-        else:
-            mp.setattr(fsig, "_choose_1d", lambda *args, **kwargs: ("direct", None))
-            mp.setattr(fsig, "_SPLIT_MIN_MACS", 1 if engine == "split" else 1 << 62)
-            mp.setattr(fsig, "_SPLIT_MIN_TAPS", 1)
-        for func, ref_func in NP_PAIRS:
-            check_np(func, ref_func, a, v, mode)
-    finally:
-        mp.undo()
+    forced = bound(PATH_POLICIES[engine])
+    for name in NAMES_1D:
+        check_np(forced, name, a, v, mode)
 
 
 @budget(200)
@@ -819,46 +930,64 @@ def test_1d_random_shapes(n1, n2, mode, f32, engine, seed):
        k_shape=st.tuples(st.integers(1, 12), st.integers(1, 12)),
        mode=st.sampled_from(["full", "same", "valid"]), boundary=st.sampled_from(BOUNDARIES),
        fillvalue=st.sampled_from([0, 0.0, 1.0, -3.5]), f32=st.booleans(),
-       engine=st.sampled_from(["direct", "direct-strips", "fft"]),
-       seed=st.integers(0, 2**32 - 1))
+       engine=st.sampled_from(ENGINES_2D), seed=st.integers(0, 2**32 - 1))
 def test_2d_random_shapes(x_shape, k_shape, mode, boundary, fillvalue, f32, engine, seed):
     rng = np.random.default_rng(seed)
     dtype = F32 if f32 else F64
     x, k = rand(rng, x_shape, dtype), rand(rng, k_shape, dtype)
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(fsig, "_choose_2d", lambda *args: (engine.split("-")[0], None))
-        mp.setattr(fsig, "_STRIPS_MIN_PIXELS", 0 if engine == "direct-strips" else 1 << 40)
-        for func, ref_func in SP_PAIRS:
-            if mode == "valid" and not _valid_ok(x_shape, k_shape):
-                same_error(lambda: func(x, k, mode, boundary, fillvalue),
-                           lambda: ref_func(x, k, mode, boundary, fillvalue))
-            else:
-                check_sp(func, ref_func, x, k, mode, boundary, fillvalue)
-    finally:
-        mp.undo()
+    forced = bound(ENGINE_2D_POLICIES[engine])
+    for name in NAMES_2D:
+        if mode == "valid" and not _valid_ok(x_shape, k_shape):
+            same_error(lambda: getattr(forced, name)(x, k, mode, boundary, fillvalue),
+                       lambda: REFERENCE[name](x, k, mode, boundary, fillvalue))
+        else:
+            check_sp(forced, name, x, k, mode, boundary, fillvalue)
 
 
-def test_small_problems_go_to_numpy_and_scipy_loops(monkeypatch, rng):
+# ------------------------------------------------------------------------------------
+# The public defaults
+# ------------------------------------------------------------------------------------
+def test_small_problems_go_to_numpy_and_scipy_loops(rng):
     """Below a few thousand multiply-adds NumPy's/SciPy's own loops are faster than any
-    kernel call from Python: they compute those, with their exact results."""
-    monkeypatch.setattr(fsig, "_DELEGATE_SMALL", True)
-    calls = []
-    real_conv2d = fsig.conv2d
-    monkeypatch.setattr(fsig, "conv2d", lambda *a, **k: calls.append(1) or real_conv2d(*a, **k))
+    kernel call from Python: the public functions leave those to them, with their exact
+    results (bit for bit, which fastconv's kernels are not: they differ in last bits)."""
+    kernels = bound(KERNELS_ONLY)
     a, v = rand(rng, 50, F32), rand(rng, 7, F32)
-    for mode in ("valid", "same", "full"):
-        np.testing.assert_array_equal(fastconv.convolve(a, v, mode), np.convolve(a, v, mode))
-        np.testing.assert_array_equal(fastconv.correlate(v, a.tolist(), mode),
-                                      np.correlate(v, a.tolist(), mode))
-    x, k = rand(rng, (12, 10), F64), rand(rng, (3, 3), F64)
-    for boundary in ("fill", "wrap", "symm"):
-        np.testing.assert_array_equal(fastconv.correlate2d(x, k, "same", boundary),
-                                      ss.correlate2d(x, k, "same", boundary))
-    assert not calls
-    big = rand(rng, (80, 80), F32)  # 80 * 80 * 9 multiply-adds: fastconv's kernel
-    check_sp(fastconv.convolve2d, ss.convolve2d, big, k.astype(F32), "same", "symm")
-    assert calls
+    assert cost.numpy_is_faster(a.size * v.size, DEFAULT)  # both ndarrays: delegated
+    kernels_differ = False
+    for mode, length in [("valid", 44), ("same", 50), ("full", 56)]:
+        expected = np.convolve(a, v, mode)
+        actual = fastconv.convolve(a, v, mode)
+        assert actual.dtype == expected.dtype
+        np.testing.assert_array_equal(actual, expected)
+        kernels_differ |= bool((kernels.convolve(a, v, mode) != expected).any())
+        # A list is not delegated up front; the cost model then picks NumPy's loop.
+        assert cost.choose_1d(50, 7, length, F64, DEFAULT)[0] == "numpy"
+        expected = np.correlate(v, a.tolist(), mode)
+        actual = fastconv.correlate(v, a.tolist(), mode)
+        assert actual.dtype == expected.dtype
+        np.testing.assert_array_equal(actual, expected)
+    assert kernels_differ, "fastconv's kernels give NumPy's bits here: the test proves nothing"
+    k64 = rand(rng, (3, 3), F64)
+    for dtype in (F64, F32):
+        x, k = rand(rng, (12, 10), dtype), k64.astype(dtype)
+        assert cost.scipy_is_faster(12 * 10 * 9, DEFAULT)
+        kernels_differ = False
+        for boundary in ("fill", "wrap", "symm"):
+            expected = ss.correlate2d(x, k, "same", boundary)
+            actual = fastconv.correlate2d(x, k, "same", boundary)
+            assert actual.dtype == expected.dtype
+            np.testing.assert_array_equal(actual, expected)
+            kernels_differ |= bool((kernels.correlate2d(x, k, "same", boundary)
+                                    != expected).any())
+        if dtype == F32:
+            assert kernels_differ, "fastconv's kernels give SciPy's bits: proves nothing"
+    # 80 * 80 * 9 multiply-adds: fastconv's kernel, its bits, not SciPy's.
+    big, k32 = rand(rng, (80, 80), F32), k64.astype(F32)
+    assert not cost.scipy_is_faster(80 * 80 * 9, DEFAULT)
+    out = check_sp(PUBLIC, "convolve2d", big, k32, "same", "symm")
+    np.testing.assert_array_equal(out, kernels.convolve2d(big, k32, "same", "symm"))
+    assert (out != ss.convolve2d(big, k32, "same", "symm")).any()
 
 
 def test_exported():
