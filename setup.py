@@ -198,10 +198,15 @@ def extensions():
     )
 
 
+# pip builds in the source tree, and build_py never deletes: a module removed from the
+# sources (or turned into a package) would be installed again from an old build/.../lib.
+BUILD_BASE = os.path.join("build", "debug" if DEBUG else "release")
+shutil.rmtree(os.path.join(SOURCE_ROOT, BUILD_BASE, "lib"), ignore_errors=True)
+
 setup(
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExt},
     # pip builds in the source tree: a debug build must not pick up the release
     # build's compiled modules (its SIMD variants above all) from build/lib.
-    options={"build": {"build_base": os.path.join("build", "debug" if DEBUG else "release")}},
+    options={"build": {"build_base": BUILD_BASE}},
 )

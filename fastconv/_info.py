@@ -11,13 +11,16 @@ from ._version import __version__
 
 
 def _runtime_cpu_features() -> list[str]:
-    try:  # NumPy's own CPU dispatch probe; private, so optional.
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__
+    import importlib
+
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:  # NumPy's own CPU dispatch probe; private, so optional.
+            __cpu_features__: dict[str, bool] = importlib.import_module(name).__cpu_features__
+            break
         except ImportError:
-            return []
+            continue
+    else:
+        return []
     wanted = ("SSE2", "AVX", "AVX2", "FMA3", "AVX512F", "AVX512_SKX", "ASIMD")
     return [name for name in wanted if __cpu_features__.get(name)]
 

@@ -5,7 +5,7 @@ from typing import Literal, Optional, Tuple, Union
 
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ArrayLike", "NDArray", "IntPair", "PadPairs", "IntOrPair", "Padding", "Workers"]
+__all__ = ["ArrayLike", "NDArray", "IntPair", "PadPairs", "IntOrPair", "Padding", "Method", "Workers"]
 
 IntPair = Tuple[int, int]
 PadPairs = Tuple[Tuple[int, int], Tuple[int, int]]

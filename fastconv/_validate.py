@@ -215,24 +215,24 @@ def conv_operands(x4: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
         raise ValueError(
             f"w must have 4 dimensions (KH, KW, C_in // groups, C_out), got shape {w.shape}"
         )
-    groups = positive_int(groups, "groups")
+    n_groups = positive_int(groups, "groups")
     k_h, k_w, cin_per_group, c_out = w.shape
     c_in = x4.shape[3]
-    if c_in % groups or c_out % groups:
+    if c_in % n_groups or c_out % n_groups:
         raise ValueError(
-            f"groups={groups} must divide both x's channels ({c_in}) and w's "
+            f"groups={n_groups} must divide both x's channels ({c_in}) and w's "
             f"output channels ({c_out})"
         )
-    if cin_per_group * groups != c_in:
+    if cin_per_group * n_groups != c_in:
         raise ValueError(
-            f"x has {c_in} channels but w of shape {w.shape} with groups={groups} "
-            f"expects {cin_per_group * groups} (w.shape[2] * groups)"
+            f"x has {c_in} channels but w of shape {w.shape} with groups={n_groups} "
+            f"expects {cin_per_group * n_groups} (w.shape[2] * groups)"
         )
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"bias must have shape ({c_out},) to match w, got {bias.shape}")
     if k_h == 0 or k_w == 0:
         raise ValueError(f"w has an empty kernel window: shape {w.shape}")
-    return groups
+    return n_groups
 
 
 # ---------------------------------------------------------------------------

@@ -8,14 +8,14 @@ import numpy as np
 from . import _blas_threads, _validate
 from ._geometry import conv_window
 from ._plan import METHODS, conv2d_plan
-from ._typing import ArrayLike, IntOrPair, Padding
+from ._typing import ArrayLike, IntOrPair, Method, Padding
 
 __all__ = ["conv2d"]
 
 
 def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
            stride: IntOrPair = 1, padding: Padding = "valid", dilation: IntOrPair = 1,
-           groups: int = 1, method: str = "auto", out: Optional[np.ndarray] = None,
+           groups: int = 1, method: Method = "auto", out: Optional[np.ndarray] = None,
            workers: Optional[int] = None) -> np.ndarray:
     """2-D cross-correlation of NHWC images with an HWIO kernel, as Keras' Conv2D computes it.
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import operator
 from types import SimpleNamespace
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 import numpy as np
 
@@ -248,7 +248,8 @@ def _numpy_correlate(x: np.ndarray, w: np.ndarray, code: int, dtype: np.dtype,
     x = x.astype(dtype, copy=False)
     w = w.astype(dtype, copy=False)
     if n2 == 1:  # one tap: NumPy's one-term dot products are exactly these products
-        return x * w[0]
+        product: np.ndarray = x * w[0]
+        return product
     engine = _cost.choose_1d(n1, n2, length, dtype, policy)
     if engine[0] == "numpy":
         return np.correlate(x, w, ("valid", "same", "full")[code])
@@ -376,7 +377,8 @@ def _scipy_2d(in1: Any, in2: Any, mode: Any, boundary: Any, fillvalue: Any, flip
               policy: Policy) -> np.ndarray:
     """SciPy's convolve2d/correlate2d argument handling, in SciPy's order."""
     from scipy import signal as sp_signal
-    scipy_func = sp_signal.convolve2d if flip else sp_signal.correlate2d
+    scipy_func: Callable[..., np.ndarray] = (sp_signal.convolve2d if flip
+                                             else sp_signal.correlate2d)
     if not (_plain(in1) and _plain(in2)):
         return scipy_func(in1, in2, mode, boundary, fillvalue)
     image = np.asarray(in1)

@@ -73,7 +73,8 @@ def extended_block(image: np.ndarray, pads: PadPairs, bval: int, fill: np.generi
     if bval != FILL:
         rows = extension_index(h, top, bottom, bval)[r0:r1]
         cols = extension_index(w, left, right, bval)[c0:c1]
-        return image[np.ix_(rows, cols)]
+        picked: np.ndarray = image[np.ix_(rows, cols)]
+        return picked
     block = np.full((r1 - r0, c1 - c0), fill, dtype=image.dtype)
     j0, j1 = max(r0 - top, 0), min(r1 - top, h)
     i0, i1 = max(c0 - left, 0), min(c1 - left, w)

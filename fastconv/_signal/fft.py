@@ -81,7 +81,7 @@ def fft1_correlate1d(x: np.ndarray, w: np.ndarray, n_left: int, length: int,
     size = nfft[0] if nfft else fft1_cost(n1, n2, x.dtype)[1][0]
     spectrum = sp_fft.rfft(x, size)
     spectrum *= np.conj(sp_fft.rfft(w, size))
-    circular = sp_fft.irfft(spectrum, size, overwrite_x=True)
+    circular: np.ndarray = sp_fft.irfft(spectrum, size, overwrite_x=True)
     if n_left == 0:
         return circular[:length]
     return np.concatenate((circular[size - n_left:], circular[:length - n_left]))
