@@ -7,14 +7,18 @@ import ast
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+import scipy.signal
 
 import fastconv
 import fastconv.bench
+from fastconv.bench import _internals, calibrate
 
 BENCH_DIR = pathlib.Path(fastconv.bench.__file__).parent
 MODULES = sorted(p.stem for p in BENCH_DIR.glob("*.py") if p.stem != "__init__")
@@ -73,6 +77,31 @@ def test_no_match_is_an_error(tmp_path):
     done = _run_cli(tmp_path, "--only", "no-such-workload")
     assert done.returncode == 2
     assert "no workload matches" in done.stderr
+
+
+def test_calibration_reaches_the_engines():
+    """--calibrate times private engine calls: they must compute what they claim."""
+    correlate1d, direct_correlate2d = _internals.signal_engines()
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(300), rng.standard_normal(7)
+    for engine, nfft in (("direct", None), ("fft", (64,))):
+        np.testing.assert_allclose(correlate1d(x, w, 0, len(x) - len(w) + 1, engine, nfft),
+                                   np.correlate(x, w, "valid"), atol=1e-10)
+    image, kernel = rng.standard_normal((40, 30)), rng.standard_normal((5, 3))
+    np.testing.assert_allclose(direct_correlate2d(image, kernel),
+                               scipy.signal.correlate2d(image, kernel, "same"), atol=1e-10)
+
+
+def test_calibration_prints_constants_to_paste():
+    fitted = {"DIRECT_SEC_PER_MAC": {"float32": 1e-10, "float64": 2e-10},
+              "FFT_SEC_PER_NLOGN": {"float32": 6e-10, "float64": 1.2e-9}}
+    text = calibrate.format_constants(fitted)
+    assert "not found" not in text
+    assert re.search(r"^(_?)DIRECT_SEC_PER_MAC = \{\1F32: 1 / 1e\+10, \1F64: 1 / 5e\+09\}$",
+                     text, re.M), text
+    assert re.search(r"^(_?)FFT_SEC_PER_NLOGN = \{\1F32: 6e-10, \1F64: 1.2e-09\}$", text, re.M)
+    # Each constant is headed by the file it lives in today.
+    assert re.search(r"^# fastconv/\S+\.py \(fastconv\.\S+\); now \{", text, re.M), text
 
 
 def _bench_imports(path):

@@ -1,12 +1,15 @@
 """Every private fastconv name the benchmark uses, imported here and nowhere else.
 
-fastconv's internals are being reorganised: ``fastconv._shapes`` becomes
-``fastconv._geometry`` (+ ``fastconv._validate.positive_pair``), ``conv._choose_method``
-gives way to ``fastconv._plan.conv2d_plan``, and the drop-ins' cost model moves from
-``fastconv.signal`` to ``fastconv._signal.cost``. Each helper tries the new home first
-and falls back to the old one, so the benchmark runs on either side of that change.
-Imports happen inside the functions: importing the bench never imports private modules.
+fastconv's internals were reorganised: ``fastconv._shapes`` became ``fastconv._geometry``
+(+ ``fastconv._validate.positive_pair``), ``conv._choose_method`` gave way to
+``fastconv._plan.conv2d_plan``, and the drop-ins' engines and cost model moved from
+``fastconv.signal`` (``_correlate1d``, ``_DIRECT_SEC_PER_MAC``, ...) to
+``fastconv._signal.engines`` and ``fastconv._signal.cost`` (``DIRECT_SEC_PER_MAC``, ...).
+Each helper tries the new home first and falls back to the old one, so the benchmark
+runs on either side of that change. Imports happen inside the functions: importing the
+bench never imports private modules.
 """
+import dataclasses
 import importlib
 
 import numpy as np
@@ -32,10 +35,8 @@ def auto_method(workload, dtype):
         kh, kw, cin_per_group, c_out = workload.w_shape
         return _choose_method("auto", kh * kw * cin_per_group, workload.x_shape[3], c_out,
                               workload.groups)
-    plan = conv2d_plan(workload.x_shape, workload.w_shape, np.dtype(dtype),
-                       stride=workload.stride_hw, padding=workload.padding,
-                       dilation=workload.dilation, groups=workload.groups)
-    return plan.method
+    return conv2d_plan(workload.x_shape, workload.w_shape, workload.out_shape[1:3],
+                       np.dtype(dtype), groups=workload.groups).method
 
 
 def fma_probe():
@@ -68,17 +69,51 @@ def build_config():
         return text.getvalue()
 
 
-# Where the drop-ins' cost model and kernels entry points live, newest layout first.
-SIGNAL_COST_MODULES = ("fastconv._signal.cost", "fastconv._signal", "fastconv.signal")
+# Where the drop-ins' cost-model constants live, and how they are spelled there: the
+# module, and the prefix of every name in it (the dtype keys F32/F64 included).
+COST_MODEL_PLACES = (("fastconv._signal.cost", ""), ("fastconv.signal", "_"))
 
 
-def signal_internal(name):
-    """(value, module name) of a private name of the drop-ins, from the first module that has it."""
-    for module_name in SIGNAL_COST_MODULES:
+def cost_constant(name):
+    """(value, module name, prefix) of the cost-model constant ``name`` (spelled without
+    prefix, e.g. "DIRECT_SEC_PER_MAC"), from the first place that has it."""
+    for module_name, prefix in COST_MODEL_PLACES:
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        if hasattr(module, name):
-            return getattr(module, name), module_name
-    raise LookupError(f"{name} is in none of {', '.join(SIGNAL_COST_MODULES)}")
+        if hasattr(module, prefix + name):
+            return getattr(module, prefix + name), module_name, prefix
+    raise LookupError(f"{name} is in none of {', '.join(m for m, _ in COST_MODEL_PLACES)}")
+
+
+def signal_engines():
+    """Two calls into the drop-ins' engines, forcing an engine, for the calibration:
+    ``correlate1d(x, w, n_left, length, engine, nfft=None)`` (engine "direct" or "fft",
+    nfft a 1-tuple) and ``direct_correlate2d(image, kernel)`` (SciPy's correlate2d,
+    "same" mode, zero fill, on the direct engine)."""
+    try:
+        from fastconv._geometry import SAME
+        from fastconv._signal import engines
+        from fastconv._signal.border import FILL
+        from fastconv._signal.policy import DEFAULT
+    except ImportError:
+        from fastconv import signal
+
+        def correlate1d(x, w, n_left, length, engine, nfft=None):
+            return signal._correlate1d(x, w, n_left, length, engine, nfft)
+
+        def direct_correlate2d(image, kernel):
+            return signal._scipy_correlate2d(image, kernel, signal._SAME, signal._FILL,
+                                             image.dtype.type(0), False, "direct")
+        return correlate1d, direct_correlate2d
+
+    direct_2d = dataclasses.replace(DEFAULT, engine_2d="direct")
+
+    def correlate1d(x, w, n_left, length, engine, nfft=None):
+        return engines.correlate1d(x, w, n_left, length, DEFAULT, (engine, nfft))
+
+    def direct_correlate2d(image, kernel):
+        return engines.scipy_correlate2d(image, kernel, SAME, FILL, image.dtype.type(0),
+                                         False, direct_2d)
+    return correlate1d, direct_correlate2d

@@ -5,8 +5,8 @@ cost model whose constants (seconds per multiply-add, per n log2 n, ...) were me
 on one machine. This re-measures them here, one thread at a time, and prints them as
 Python to paste into the module that holds them. It changes nothing itself.
 
-The constants and kernel entry points are private and moving (from ``fastconv.signal``
-to ``fastconv._signal.cost``): they are looked up when calibrating, wherever they are.
+The constants and engines are private (``fastconv._signal.cost`` and ``.engines``, once
+``fastconv.signal``): :mod:`fastconv.bench._internals` finds them when calibrating.
 """
 import math
 import os
@@ -14,18 +14,18 @@ import sys
 
 import numpy as np
 
-from ._internals import signal_internal
+from ._internals import cost_constant, signal_engines
 from .timing import best_time, set_threads
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-# How the model's dicts name the dtypes (fastconv's cost module defines these two).
-_DTYPE_NAMES = {"float32": "_F32", "float64": "_F64"}
+# How the model's dicts name the dtypes (after the module's prefix, like the constants).
+_DTYPE_NAMES = {"float32": "F32", "float64": "F64"}
 # Constants the model spells as 1 / (multiply-adds per second).
-_RECIPROCAL = ("_DIRECT_SEC_PER_MAC", "_DIRECT2D_SEC_PER_MAC")
+_RECIPROCAL = ("DIRECT_SEC_PER_MAC", "DIRECT2D_SEC_PER_MAC")
 
 
 def _direct_1d_rate(dtype, rng):
-    correlate1d, _ = signal_internal("_correlate1d")
+    correlate1d, _ = signal_engines()
     rates = []
     for n, k in [(10**6, 16), (10**6, 31), (5 * 10**5, 64), (2 * 10**5, 301)]:
         x, w = rng.standard_normal(n).astype(dtype), rng.standard_normal(k).astype(dtype)
@@ -35,20 +35,19 @@ def _direct_1d_rate(dtype, rng):
 
 
 def _direct_2d_rate(dtype, rng):
-    scipy_correlate2d, _ = signal_internal("_scipy_correlate2d")
+    _, direct_correlate2d = signal_engines()
     rates = []
     for n, k in [(512, 5), (512, 7), (512, 11), (512, 15)]:
         x = rng.standard_normal((n, n)).astype(dtype)
         w = rng.standard_normal((k, k)).astype(dtype)
-        # mode "same" (1), boundary "fill" (0) with zeros, not flipped: correlate2d.
-        t = best_time(lambda: scipy_correlate2d(x, w, 1, 0, dtype.type(0), False, "direct"), 7)
+        t = best_time(lambda: direct_correlate2d(x, w), 7)
         rates.append(n * n * k * k / t)
     return float(np.median(rates))
 
 
 def _fft_cost(dtype, rng):
-    correlate1d, _ = signal_internal("_correlate1d")
-    overhead, _ = signal_internal("_FFT_OVERHEAD")
+    correlate1d, _ = signal_engines()
+    overhead = cost_constant("FFT_OVERHEAD")[0]
     costs = []
     for n, k, nfft in [(10**6, 31, 1024), (10**6, 301, 2048), (10**6, 3001, 16384)]:
         x, w = rng.standard_normal(n).astype(dtype), rng.standard_normal(k).astype(dtype)
@@ -60,7 +59,7 @@ def _fft_cost(dtype, rng):
 
 def _numpy_costs(dtype, rng):
     """NumPy's seconds per multiply-add for short and for long kernels."""
-    overhead, _ = signal_internal("_NUMPY_OVERHEAD")
+    overhead = cost_constant("NUMPY_OVERHEAD")[0]
     result = []
     for shapes, calls in (([(10**4, 3), (10**5, 3), (10**5, 16)], 20),
                           ([(10**5, 100), (10**5, 1000)], 10)):
@@ -78,13 +77,13 @@ def measure(seed: int = 0) -> dict:
     {constant name: {dtype name: value}}. Sets every thread count to 1."""
     limits = set_threads(1)  # noqa: F841  (BLAS stays at one thread while measuring)
     rng = np.random.default_rng(seed)
-    fitted = {"_DIRECT_SEC_PER_MAC": {}, "_DIRECT2D_SEC_PER_MAC": {},
-              "_FFT_SEC_PER_NLOGN": {}, "_NUMPY_SEC_PER_MAC": {}}
+    fitted = {"DIRECT_SEC_PER_MAC": {}, "DIRECT2D_SEC_PER_MAC": {},
+              "FFT_SEC_PER_NLOGN": {}, "NUMPY_SEC_PER_MAC": {}}
     for dtype in _DTYPES:
-        fitted["_DIRECT_SEC_PER_MAC"][dtype.name] = 1 / _direct_1d_rate(dtype, rng)
-        fitted["_DIRECT2D_SEC_PER_MAC"][dtype.name] = 1 / _direct_2d_rate(dtype, rng)
-        fitted["_FFT_SEC_PER_NLOGN"][dtype.name] = _fft_cost(dtype, rng)
-        fitted["_NUMPY_SEC_PER_MAC"][dtype.name] = _numpy_costs(dtype, rng)
+        fitted["DIRECT_SEC_PER_MAC"][dtype.name] = 1 / _direct_1d_rate(dtype, rng)
+        fitted["DIRECT2D_SEC_PER_MAC"][dtype.name] = 1 / _direct_2d_rate(dtype, rng)
+        fitted["FFT_SEC_PER_NLOGN"][dtype.name] = _fft_cost(dtype, rng)
+        fitted["NUMPY_SEC_PER_MAC"][dtype.name] = _numpy_costs(dtype, rng)
     return fitted
 
 
@@ -94,8 +93,8 @@ def _python_value(name, value):
     return f"1 / {1 / value:.3g}" if name in _RECIPROCAL else f"{value:.3g}"
 
 
-def _python_dict(name, by_dtype):
-    cells = ", ".join(f"{_DTYPE_NAMES.get(np.dtype(d).name, str(d))}: {_python_value(name, v)}"
+def _python_dict(name, by_dtype, prefix):
+    cells = ", ".join(f"{prefix}{_DTYPE_NAMES[np.dtype(d).name]}: {_python_value(name, v)}"
                       for d, v in by_dtype.items())
     return "{" + cells + "}"
 
@@ -118,13 +117,14 @@ def format_constants(fitted: dict) -> str:
     lines = []
     for name, by_dtype in fitted.items():
         try:
-            current, module = signal_internal(name)
+            current, module, prefix = cost_constant(name)
             where = f"{_source_path(module)} ({module})"
         except LookupError:
-            current, where = None, "not found in fastconv"
-        now = f"; now {_python_dict(name, current)}" if isinstance(current, dict) else ""
+            current, where, prefix = None, "not found in fastconv", ""
+        now = (f"; now {_python_dict(name, current, prefix)}" if isinstance(current, dict)
+               else "")
         lines.append(f"# {where}{now}")
-        lines.append(f"{name} = {_python_dict(name, by_dtype)}")
+        lines.append(f"{prefix}{name} = {_python_dict(name, by_dtype, prefix)}")
     return "\n".join(lines)
 
 
