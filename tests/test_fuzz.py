@@ -361,6 +361,11 @@ def test_fuzz_signal_drop_ins(name, a, v, kwargs):
         a, v = (z[..., 0] if isinstance(z, np.ndarray) and z.ndim == 3 and z.shape[-1] else z
                 for z in (a, v))
     result, error = _outcome(getattr(fastconv, name), (a, v), kwargs)
+    if isinstance(error, ValueError) and "cannot extend an empty image" in str(error):
+        # The one deliberate difference: SciPy would divide by zero (SIGFPE) and kill
+        # the interpreter here, so it is not called (tests/test_signal.py pins the case).
+        OUTCOMES[(name, "refused where SciPy crashes")] += 1
+        return
     expected, expected_error = _outcome(DROP_INS[name], (a, v), kwargs)
     outcome = "ok" if error is None else type(error).__name__
     OUTCOMES[(name, outcome)] += 1

@@ -42,6 +42,30 @@ CONV_CASES = [
     ((1, 6, 300, 1), (3, 5, 1, 1), dict(padding="same")),
     ((2, 7, 150, 1), (2, 3, 1, 1), dict(dilation=(1, 2), stride=(2, 1), padding=((1, 0), (3, 2)))),
     ((1, 4, 129, 1), (1, 2, 1, 1), dict()),
+    # Packed panels for a group's remaining channels (C_out per group below a narrow
+    # block, not a power of two): 16-pixel blocks, 4-pixel blocks on rows narrower than
+    # 16, a last block moved back, zero-padded channels never stored.
+    ((2, 9, 37, 32), (1, 1, 32, 16), dict()),
+    ((1, 5, 30, 96), (1, 1, 96, 24), dict()),
+    ((3, 14, 14, 6), (5, 5, 6, 16), dict()),
+    ((1, 13, 21, 3), (3, 3, 3, 16), dict(padding="same")),
+    ((2, 9, 19, 16), (3, 3, 4, 16), dict(groups=4, padding="same")),
+    ((1, 11, 29, 8), (3, 3, 8, 3), dict(stride=2, padding="same")),
+    ((1, 7, 7, 20), (3, 3, 20, 10), dict(padding="same")),
+    ((1, 12, 40, 12), (3, 3, 4, 30), dict(groups=3, dilation=2, padding="same")),
+    ((2, 8, 5, 6), (3, 3, 6, 40), dict()),
+    ((1, 9, 17, 5), (1, 7, 5, 7), dict(padding="same")),
+    ((1, 6, 16, 64), (3, 3, 64, 144), dict()),
+    ((1, 6, 4, 3), (2, 2, 3, 9), dict()),
+    # Depthwise layers as flat rows (stride_w 1, channels not filling register blocks):
+    # RGB, odd C, C that fills half a block, wide C with a remainder, dilation, a row too
+    # short for one chunk.
+    ((1, 20, 300, 3), (3, 3, 1, 3), dict(groups=3, padding="same")),
+    ((2, 10, 70, 32), (3, 3, 1, 32), dict(groups=32, padding="same")),
+    ((1, 10, 90, 5), (5, 5, 1, 5), dict(groups=5, padding=((1, 3), (4, 0)), dilation=(1, 2))),
+    ((1, 5, 130, 144), (3, 3, 1, 144), dict(groups=144, padding="same")),
+    ((1, 12, 50, 16), (3, 3, 1, 16), dict(groups=16, stride=(2, 1), padding="same")),
+    ((1, 6, 9, 7), (3, 3, 1, 7), dict(groups=7)),
 ]
 
 

@@ -55,17 +55,24 @@ cdef extern from *:
         COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
         COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
 
-# Pixels per register block: PIX_BLOCK with COUT_BLOCK channels (wide blocks) or
-# NARROW_PIX_BLOCK with COUT_BLOCK / 2 (narrow blocks, for layers with fewer output
-# channels than a wide block, such as 3x3x1x32). Both keep the same number of
-# accumulators in registers. A row's last few pixels take a narrow tail block
-# (PIX_BLOCK x COUT_BLOCK / 2) where a whole narrow block would mostly recompute
-# pixels. COUT_BLOCK_MAX bounds the accumulator array.
+# Register block shapes (MR pixels x NR output channels), one table for every SIMD build:
+# NR is a fraction of COUT_BLOCK (the build's widest block), MR is chosen so that each
+# shape keeps about the same number of accumulators in registers.
+#   wide         4 x COUT_BLOCK       full channel blocks of wide layers
+#   narrow       8 x COUT_BLOCK / 2   half a block left (3x3x1x32 on AVX-512)
+#   narrow tail  4 x COUT_BLOCK / 2   a row's last few pixels of a narrow layer
+#   panel 1/2   16 x COUT_BLOCK / 2   \
+#   panel 1/4   16 x COUT_BLOCK / 4    } a group's remaining channels (C_out 3..48, grouped
+#   panel 1/8   16 x COUT_BLOCK / 8    } layers), read from a zero-padded packed panel
+#   short 1/2..1/8  4 x the same      / rows narrower than 16 pixels (LeNet, 7x7 maps)
+# Panels store only their valid channels. COUT_BLOCK_MAX and PIX_BLOCK_MAX bound the
+# accumulator array.
 cdef enum:
     MAX_TAP_TABLE = 1 << 16     # entries of the tap-offset table (see conv2d_direct)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
-    PIX_BLOCK_MAX = 8
+    PANEL_PIX_BLOCK = 16
+    PIX_BLOCK_MAX = 16
     COUT_BLOCK_MAX = 64
 
 
@@ -78,10 +85,28 @@ ctypedef struct NarrowBlock:
     char unused
 ctypedef struct NarrowTailBlock:
     char unused
+ctypedef struct Panel2Block:
+    char unused
+ctypedef struct Panel4Block:
+    char unused
+ctypedef struct Panel8Block:
+    char unused
+ctypedef struct ShortPanel2Block:
+    char unused
+ctypedef struct ShortPanel4Block:
+    char unused
+ctypedef struct ShortPanel8Block:
+    char unused
 ctypedef fused block_shape:
     WideBlock
     NarrowBlock
     NarrowTailBlock
+    Panel2Block
+    Panel4Block
+    Panel8Block
+    ShortPanel2Block
+    ShortPanel4Block
+    ShortPanel8Block
 
 
 cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
@@ -143,14 +168,16 @@ cdef inline void _rows_inside(Window* g, Py_ssize_t first_ih, Py_ssize_t* kh_lo,
         kh_hi[0] = kh_lo[0]
 
 
-cdef inline void _add_taps_block(const floating* x, const floating* w, const floating* b,
-                                 const floating* zeros, const Py_ssize_t* tap_offsets,
-                                 floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
-                                 Py_ssize_t ow0, Py_ssize_t grp,
-                                 block_shape* shape) noexcept nogil:
+cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_t w_stride,
+                                 const floating* b, const floating* zeros,
+                                 const Py_ssize_t* tap_offsets, floating* o, Window* g,
+                                 Py_ssize_t n, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t grp,
+                                 Py_ssize_t n_store, block_shape* shape) noexcept nogil:
     """The register block at o (pixels ow0.., a channel block of group grp), from the bias b.
 
-    ``w`` and ``b`` point at the block's first output channel. A block whose taps lie
+    ``w`` and ``b`` point at the block's first output channel; consecutive taps' weight
+    rows are ``w_stride`` apart (C_out in the kernel itself, NR in a packed panel). Only
+    the first ``n_store`` channels are stored (panels are zero-padded to NR). A block whose taps lie
     inside the image horizontally runs the taps of all its kernel rows inside the image
     (those above and below are skipped) as one loop, reading tap t at tap_offsets[t]
     from each pixel's window corner: the accumulators then stay in registers for the
@@ -176,8 +203,20 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
         pix_block, cout_block = PIX_BLOCK, COUT_BLOCK
     elif block_shape is NarrowBlock:
         pix_block, cout_block = NARROW_PIX_BLOCK, COUT_BLOCK // 2
-    else:
+    elif block_shape is NarrowTailBlock:
         pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 2
+    elif block_shape is Panel2Block:
+        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 2
+    elif block_shape is Panel4Block:
+        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 4
+    elif block_shape is Panel8Block:
+        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 8
+    elif block_shape is ShortPanel2Block:
+        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 2
+    elif block_shape is ShortPanel4Block:
+        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 4
+    else:
+        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 8
     for p in range(pix_block):
         for j in range(cout_block):
             acc[p][j] = b[j]
@@ -191,20 +230,20 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
             for p in range(pix_block):
                 x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo), input_col(g, ow0 + p, 0))
                                    + grp * cin_g - tap_offsets[t_begin])
-        w_row = w + t_begin * g.out_c
+        w_row = w + t_begin * w_stride
         for t in range(t_begin, t_end):
             offset = tap_offsets[t]
             for p in range(pix_block):
                 xv = x_pixels[p][offset]
                 for j in range(cout_block):
                     acc[p][j] += xv * w_row[j]
-            w_row += g.out_c
+            w_row += w_stride
     else:
         for kh in range(g.k_h):
             ih = input_row(g, oh, kh)
             if not inside(ih, g.in_h):
                 continue
-            w_row = w + kh * g.k_w * cin_g * g.out_c
+            w_row = w + kh * g.k_w * cin_g * w_stride
             for kw in range(g.k_w):
                 _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
                 for r in range(cin_g):
@@ -212,10 +251,15 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, const flo
                         xv = x_pixels[p][r]
                         for j in range(cout_block):
                             acc[p][j] += xv * w_row[j]
-                    w_row += g.out_c
-    for p in range(pix_block):
-        for j in range(cout_block):
-            o[p * g.out_c + j] = acc[p][j]
+                    w_row += w_stride
+    if n_store == cout_block:
+        for p in range(pix_block):
+            for j in range(cout_block):
+                o[p * g.out_c + j] = acc[p][j]
+    else:
+        for p in range(pix_block):
+            for j in range(n_store):
+                o[p * g.out_c + j] = acc[p][j]
 
 
 cdef inline void _depthwise_block(const floating* x, const floating* w, const floating* b,
@@ -276,9 +320,77 @@ cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
     return min(block * pix_block, out_w - pix_block)
 
 
+cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t* co_full,
+                                Py_ssize_t* co_done, Py_ssize_t* panel_nr) noexcept nogil:
+    """How a group's output channels are covered: [0, co_full) by wide blocks,
+    [co_full, co_done) by one narrow block, [co_done, C_out/groups) by packed panels of
+    panel_nr channels (0: per pixel, for rows narrower than a block). The driver packs
+    the panels with the same split, so this is the one place that decides it."""
+    cdef Py_ssize_t cout_g = g.out_c // g.groups, rest
+    co_full[0] = cout_g - cout_g % cout_block if g.out_w >= PIX_BLOCK else 0
+    co_done[0] = co_full[0]
+    if g.out_w >= NARROW_PIX_BLOCK and co_full[0] + cout_block // 2 <= cout_g:
+        co_done[0] = co_full[0] + cout_block // 2
+    rest = cout_g - co_done[0]
+    panel_nr[0] = 0
+    if rest > 0 and g.out_w >= PIX_BLOCK:
+        if rest <= cout_block // 8:
+            panel_nr[0] = cout_block // 8
+        elif rest <= cout_block // 4:
+            panel_nr[0] = cout_block // 4
+        else:
+            panel_nr[0] = cout_block // 2
+
+
+cdef inline void _panel_row(const floating* x, const floating* panel, const floating* zeros,
+                            const Py_ssize_t* tap_offsets, floating* o_row, Window* g,
+                            Py_ssize_t n, Py_ssize_t oh, Py_ssize_t grp, Py_ssize_t panel_nr,
+                            Py_ssize_t n_store, Py_ssize_t cout_block) noexcept nogil:
+    """One output row's channels of one packed panel (``n_store`` valid of ``panel_nr``):
+    blocks of PANEL_PIX_BLOCK pixels, or of PIX_BLOCK on rows narrower than that, the
+    last one moved back to end at the row's end. The panel's bias follows its weights."""
+    cdef:
+        Py_ssize_t n_taps = g.k_h * g.k_w * (g.in_c // g.groups)
+        const floating* bias = panel + n_taps * panel_nr
+        Py_ssize_t block, ow, n_blocks
+        Panel2Block* p2 = NULL
+        Panel4Block* p4 = NULL
+        Panel8Block* p8 = NULL
+        ShortPanel2Block* s2 = NULL
+        ShortPanel4Block* s4 = NULL
+        ShortPanel8Block* s8 = NULL
+    if g.out_w >= PANEL_PIX_BLOCK:
+        n_blocks = (g.out_w + PANEL_PIX_BLOCK - 1) // PANEL_PIX_BLOCK
+        for block in range(n_blocks):
+            ow = _block_start(block, PANEL_PIX_BLOCK, g.out_w)
+            if panel_nr == cout_block // 8:
+                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
+                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, p8)
+            elif panel_nr == cout_block // 4:
+                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
+                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, p4)
+            else:
+                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
+                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, p2)
+    else:
+        n_blocks = (g.out_w + PIX_BLOCK - 1) // PIX_BLOCK
+        for block in range(n_blocks):
+            ow = _block_start(block, PIX_BLOCK, g.out_w)
+            if panel_nr == cout_block // 8:
+                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
+                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, s8)
+            elif panel_nr == cout_block // 4:
+                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
+                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, s4)
+            else:
+                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
+                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, s2)
+
+
 cdef void _conv_output_row(const floating* x, const floating* w, const floating* bias,
                            const floating* zeros, const Py_ssize_t* tap_offsets,
-                           floating* out, Window* g, Py_ssize_t row) noexcept nogil:
+                           const floating* panels, floating* out, Window* g,
+                           Py_ssize_t row) noexcept nogil:
     """Compute out[n, oh, :, :] for row = n * out_h + oh (any channels and groups)."""
     cdef:
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
@@ -290,7 +402,8 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
         Py_ssize_t narrow_blocks = g.out_w // NARROW_PIX_BLOCK
         Py_ssize_t narrow_rest = g.out_w % NARROW_PIX_BLOCK
         Py_ssize_t co_full = cout_g - cout_g % COUT_BLOCK
-        Py_ssize_t ow, kh, kw, ih, iw, grp, co0, co_block, block, co_done
+        Py_ssize_t ow, kh, kw, ih, iw, grp, co0, co_block, block, co_done, chunk
+        Py_ssize_t panel_nr, panel_chunks, n_taps
         floating* o_row = out + row * g.out_w * g.out_c
         floating* o
         WideBlock* wide = NULL
@@ -327,35 +440,43 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
                                   w + (kh * g.k_w + kw) * g.out_c + co_full, o + co_full)
         return
     # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
-    # channels, twice the pixels) if half a block is left, then the rest pixel by pixel.
-    if wide_blocks == 0:
-        co_full = 0
-    co_done = co_full
-    if narrow_blocks and co_full + COUT_BLOCK // 2 <= cout_g:
-        co_done = co_full + COUT_BLOCK // 2
+    # channels, twice the pixels) if half a block is left, then the rest from packed
+    # panels (or pixel by pixel on rows narrower than a block).
+    _channel_split(g, COUT_BLOCK, &co_full, &co_done, &panel_nr)
+    n_taps = g.k_h * g.k_w * cin_g
+    panel_chunks = (cout_g - co_done + panel_nr - 1) // panel_nr if panel_nr else 0
     for grp in range(g.groups):
         for co_block in range(co_full // COUT_BLOCK):
             co0 = grp * cout_g + co_block * COUT_BLOCK
             for block in range(wide_blocks):
                 ow = _block_start(block, PIX_BLOCK, g.out_w)
-                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, wide)
+                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, COUT_BLOCK,
+                                wide)
         if co_done > co_full:
             co0 = grp * cout_g + co_full
             for block in range(narrow_blocks):
                 ow = block * NARROW_PIX_BLOCK
-                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, narrow)
+                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp,
+                                COUT_BLOCK // 2, narrow)
             # The row's last pixels: a narrow tail block, or a narrow block moved back.
             ow = g.out_w - PIX_BLOCK
             if 0 < narrow_rest <= PIX_BLOCK:
-                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, narrow_tail)
+                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp,
+                                COUT_BLOCK // 2, narrow_tail)
             elif narrow_rest > PIX_BLOCK:
                 ow = g.out_w - NARROW_PIX_BLOCK
-                _add_taps_block(x, w + co0, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, narrow)
-        if co_done < cout_g:
+                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
+                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp,
+                                COUT_BLOCK // 2, narrow)
+        for chunk in range(panel_chunks):
+            co0 = co_done + chunk * panel_nr
+            _panel_row(x, panels + (grp * panel_chunks + chunk) * (n_taps + 1) * panel_nr,
+                       zeros, tap_offsets, o_row + grp * cout_g + co0, g, n, oh, grp,
+                       panel_nr, min(panel_nr, cout_g - co0), COUT_BLOCK)
+        if panel_nr == 0 and co_done < cout_g:
             for ow in range(g.out_w):
                 _pixel_taps(x, w, bias + grp * cout_g, o_row + ow * g.out_c + grp * cout_g,
                             g, n, oh, ow, grp, co_done, cout_g)
@@ -407,6 +528,67 @@ cdef inline void _single_channel_chunk(const floating* x, const floating* w, flo
                 acc[j] += wv * src[j]
     for j in range(ROW_CHUNK):
         o[ow0 + j] = acc[j]
+
+
+cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
+                              const floating* periodic_b, Py_ssize_t period_len,
+                              floating* out, Window* g, Py_ssize_t row) noexcept nogil:
+    """out[n, oh, :, :] of a depthwise layer (multiplier 1) with stride_w 1, with the row
+    seen as one flat run of OW * C values: output value j reads input value
+    j + (kw * dil_w - pad_left) * C of each kernel row's input row, times weight
+    w[kh, kw, j % C]. The interior runs in register chunks of ROW_CHUNK values whatever
+    C is (3 for RGB, 32, 144 ...); each chunk's weights are a slice of a periodic copy of
+    the tap's C weights (``periodic_w``: period_len values per tap, starting at channel
+    0), starting at the chunk's phase j0 % C. Border pixels go pixel by pixel."""
+    cdef:
+        Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
+        Py_ssize_t C = g.out_c, n = row // g.out_h, oh = row % g.out_h
+        Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
+        Py_ssize_t lo = min(g.pad_left, g.out_w)
+        Py_ssize_t hi = min(last + 1, g.out_w) if last >= 0 else 0
+        Py_ssize_t j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, iw, l, ow
+        floating acc[ROW_CHUNK_MAX]
+        const floating* src
+        const floating* wv
+        floating* o_row = out + row * g.out_w * C
+        floating* o
+    if hi < lo:
+        hi = lo
+    j_lo, j_hi = lo * C, hi * C
+    if j_hi - j_lo < ROW_CHUNK:
+        hi = lo  # too short for one chunk: all pixel by pixel
+    else:
+        n_chunks = (j_hi - j_lo + ROW_CHUNK - 1) // ROW_CHUNK
+        for chunk in range(n_chunks):
+            j0 = min(j_lo + chunk * ROW_CHUNK, j_hi - ROW_CHUNK)
+            phase = j0 % C
+            for l in range(ROW_CHUNK):
+                acc[l] = periodic_b[phase + l]
+            for kh in range(g.k_h):
+                ih = input_row(g, oh, kh)
+                if not inside(ih, g.in_h):
+                    continue
+                for kw in range(g.k_w):
+                    src = x + pixel_offset(g, n, ih, 0) + j0 + (kw * g.dil_w - g.pad_left) * C
+                    wv = periodic_w + (kh * g.k_w + kw) * period_len + phase
+                    for l in range(ROW_CHUNK):
+                        acc[l] += wv[l] * src[l]
+            for l in range(ROW_CHUNK):
+                o_row[j0 + l] = acc[l]
+    for ow in range(g.out_w):
+        if lo <= ow < hi:
+            continue
+        o = o_row + ow * C
+        memcpy(o, periodic_b, C * sizeof(floating))
+        for kh in range(g.k_h):
+            ih = input_row(g, oh, kh)
+            if not inside(ih, g.in_h):
+                continue
+            for kw in range(g.k_w):
+                iw = input_col(g, ow, kw)
+                if inside(iw, g.in_w):
+                    _multiply_add(C, x + pixel_offset(g, n, ih, iw),
+                                  periodic_w + (kh * g.k_w + kw) * period_len, o)
 
 
 cdef void _conv_single_channel_row(const floating* x, const floating* w, floating bias,
@@ -504,15 +686,67 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 for c in range(cin_g):
                     tap_offsets[(kh * g.k_w + kw) * cin_g + c] = (
                         pixel_offset(&g, 0, kh * g.dil_h, kw * g.dil_w) + c)
+    # A group's channels past its wide and narrow blocks, packed once per call into
+    # zero-padded panels of panel_nr channels (weights tap by tap, then the bias), so
+    # that any C_out runs in register blocks (see _channel_split).
+    cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+    cdef Py_ssize_t co_full, co_done, panel_nr, chunks = 0, grp, chunk, t, j, channel
+    cdef Py_ssize_t cout_g = g.out_c // g.groups
+    cdef floating* panels = NULL
+    cdef floating* panel
+    _channel_split(&g, COUT_BLOCK, &co_full, &co_done, &panel_nr)
+    if panel_nr and not single_channel and not (cin_g == 1 and cout_g == 1):
+        chunks = (cout_g - co_done + panel_nr - 1) // panel_nr
+        panels = <floating*> calloc(g.groups * chunks * (n_taps + 1) * panel_nr,
+                                    sizeof(floating))
+        if panels == NULL:
+            free(zeros)
+            free(tap_offsets)
+            raise MemoryError("conv2d: cannot allocate the direct kernel's weight panels")
+        for grp in range(g.groups):
+            for chunk in range(chunks):
+                panel = panels + (grp * chunks + chunk) * (n_taps + 1) * panel_nr
+                for j in range(panel_nr):
+                    channel = co_done + chunk * panel_nr + j
+                    if channel >= cout_g:
+                        break
+                    for t in range(n_taps):
+                        panel[t * panel_nr + j] = (&w[0, 0, 0, 0])[
+                            t * g.out_c + grp * cout_g + channel]
+                    panel[n_taps * panel_nr + j] = bias[grp * cout_g + channel]
+    # Depthwise layers whose channels do not fill whole register blocks run as flat rows
+    # (see _depthwise_flat_row), with each tap's weights repeated with period C.
+    cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
+    cdef bint flat_depthwise = (not single_channel and cin_g == 1 and cout_g == 1
+                                and g.stride_w == 1 and g.out_c % COUT_BLOCK != 0)
+    cdef Py_ssize_t period_len = ROW_CHUNK + g.out_c, tap, i
+    cdef floating* periodic = NULL
+    if flat_depthwise:
+        periodic = <floating*> malloc((g.k_h * g.k_w + 1) * period_len * sizeof(floating))
+        if periodic == NULL:
+            free(zeros)
+            free(tap_offsets)
+            raise MemoryError("conv2d: cannot allocate the depthwise kernel's weight rows")
+        for tap in range(g.k_h * g.k_w):
+            for i in range(period_len):
+                periodic[tap * period_len + i] = (&w[0, 0, 0, 0])[tap * g.out_c + i % g.out_c]
+        for i in range(period_len):
+            periodic[g.k_h * g.k_w * period_len + i] = bias[i % g.out_c]
     try:
         with nogil:
             for row in prange(g.batch * g.out_h, num_threads=n_threads, schedule="dynamic"):
-                if single_channel:
+                if flat_depthwise:
+                    _depthwise_flat_row(&x[0, 0, 0, 0], periodic,
+                                        periodic + g.k_h * g.k_w * period_len, period_len,
+                                        &out[0, 0, 0, 0], &g, row)
+                elif single_channel:
                     _conv_single_channel_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bias[0],
                                              &out[0, 0, 0, 0], &g, row)
                 else:
                     _conv_output_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
-                                     tap_offsets, &out[0, 0, 0, 0], &g, row)
+                                     tap_offsets, panels, &out[0, 0, 0, 0], &g, row)
     finally:
         free(zeros)
         free(tap_offsets)
+        free(panels)
+        free(periodic)
