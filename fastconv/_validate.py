@@ -215,7 +215,9 @@ def conv_operands(x4: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
         raise ValueError(
             f"w must have 4 dimensions (KH, KW, C_in // groups, C_out), got shape {w.shape}"
         )
-    n_groups = positive_int(groups, "groups")
+    n_groups = as_int(groups, "groups")
+    if n_groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups!r}")
     k_h, k_w, cin_per_group, c_out = w.shape
     c_in = x4.shape[3]
     if c_in % n_groups or c_out % n_groups:

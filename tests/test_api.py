@@ -557,3 +557,25 @@ def test_restoring_the_thread_setting_keeps_openmps_default():
         with thread_setting_restored():
             fastconv.set_num_threads(1)
         assert fastconv._threads.global_setting() is None
+
+
+def test_importing_a_source_tree_without_kernels_says_what_to_run(tmp_path):
+    """From a clone's root, ``import fastconv`` finds ./fastconv first. Without its
+    compiled kernels, the error says so and names the command, as NumPy's does."""
+    import shutil
+    import subprocess
+    import sys
+
+    package = os.path.dirname(os.path.abspath(fastconv.__file__))
+    checkout = tmp_path / "clone"
+    shutil.copytree(package, checkout / "fastconv",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    (checkout / "src" / "fastconv").mkdir(parents=True)
+    (checkout / "setup.py").write_text("")
+    proc = subprocess.run([sys.executable, "-c", "import fastconv"], cwd=checkout,
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert proc.returncode != 0
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith("ImportError: fastconv is being imported from its source tree")
+    assert "pip install ." in message and str(checkout) in message

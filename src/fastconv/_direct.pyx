@@ -142,6 +142,27 @@ cdef inline void _pixel_taps(const floating* x, const floating* w, const floatin
                       o + co_begin)
 
 
+cdef inline void _depthwise_pixel(const floating* x, const floating* w, Py_ssize_t w_stride,
+                                  const floating* b, floating* o, Window* g, Py_ssize_t n,
+                                  Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t c0,
+                                  Py_ssize_t n_channels) noexcept nogil:
+    """o[:n_channels] = b[:n_channels] + the taps of one output pixel of a depthwise layer
+    (multiplier 1), for channels c0.. : what register blocks and flat rows leave over.
+    ``w`` points at channel c0 of tap 0; consecutive taps are ``w_stride`` apart. Taps
+    in the padding are skipped."""
+    cdef Py_ssize_t kh, kw, ih, iw
+    memcpy(o, b, n_channels * sizeof(floating))
+    for kh in range(g.k_h):
+        ih = input_row(g, oh, kh)
+        if not inside(ih, g.in_h):
+            continue
+        for kw in range(g.k_w):
+            iw = input_col(g, ow, kw)
+            if inside(iw, g.in_w):
+                _multiply_add(n_channels, x + pixel_offset(g, n, ih, iw) + c0,
+                              w + (kh * g.k_w + kw) * w_stride, o)
+
+
 cdef inline void _block_pixels(const floating* x, const floating* zeros, Window* g,
                                Py_ssize_t n, Py_ssize_t ih, Py_ssize_t ow0, Py_ssize_t kw,
                                Py_ssize_t channel0, Py_ssize_t n_pixels,
@@ -402,10 +423,9 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
         Py_ssize_t narrow_blocks = g.out_w // NARROW_PIX_BLOCK
         Py_ssize_t narrow_rest = g.out_w % NARROW_PIX_BLOCK
         Py_ssize_t co_full = cout_g - cout_g % COUT_BLOCK
-        Py_ssize_t ow, kh, kw, ih, iw, grp, co0, co_block, block, co_done, chunk
+        Py_ssize_t ow, grp, co0, co_block, block, co_done, chunk
         Py_ssize_t panel_nr, panel_chunks, n_taps
         floating* o_row = out + row * g.out_w * g.out_c
-        floating* o
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
         NarrowTailBlock* narrow_tail = NULL
@@ -425,19 +445,9 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
         if co_full == g.out_c:
             return
         for ow in range(g.out_w):
-            o = o_row + ow * g.out_c
-            memcpy(o + co_full, bias + co_full, (g.out_c - co_full) * sizeof(floating))
-            for kh in range(g.k_h):
-                ih = input_row(g, oh, kh)
-                if not inside(ih, g.in_h):
-                    continue
-                for kw in range(g.k_w):
-                    iw = input_col(g, ow, kw)
-                    if not inside(iw, g.in_w):
-                        continue
-                    _multiply_add(g.out_c - co_full,
-                                  x + pixel_offset(g, n, ih, iw) + co_full,
-                                  w + (kh * g.k_w + kw) * g.out_c + co_full, o + co_full)
+            _depthwise_pixel(x, w + co_full, g.out_c, bias + co_full,
+                             o_row + ow * g.out_c + co_full, g, n, oh, ow, co_full,
+                             g.out_c - co_full)
         return
     # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
     # channels, twice the pixels) if half a block is left, then the rest from packed
@@ -546,12 +556,11 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
         Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
         Py_ssize_t lo = min(g.pad_left, g.out_w)
         Py_ssize_t hi = min(last + 1, g.out_w) if last >= 0 else 0
-        Py_ssize_t j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, iw, l, ow
+        Py_ssize_t j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, l, ow
         floating acc[ROW_CHUNK_MAX]
         const floating* src
         const floating* wv
         floating* o_row = out + row * g.out_w * C
-        floating* o
     if hi < lo:
         hi = lo
     j_lo, j_hi = lo * C, hi * C
@@ -576,19 +585,9 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
             for l in range(ROW_CHUNK):
                 o_row[j0 + l] = acc[l]
     for ow in range(g.out_w):
-        if lo <= ow < hi:
-            continue
-        o = o_row + ow * C
-        memcpy(o, periodic_b, C * sizeof(floating))
-        for kh in range(g.k_h):
-            ih = input_row(g, oh, kh)
-            if not inside(ih, g.in_h):
-                continue
-            for kw in range(g.k_w):
-                iw = input_col(g, ow, kw)
-                if inside(iw, g.in_w):
-                    _multiply_add(C, x + pixel_offset(g, n, ih, iw),
-                                  periodic_w + (kh * g.k_w + kw) * period_len, o)
+        if not lo <= ow < hi:
+            _depthwise_pixel(x, periodic_w, period_len, periodic_b, o_row + ow * C, g, n, oh,
+                             ow, 0, C)
 
 
 cdef void _conv_single_channel_row(const floating* x, const floating* w, floating bias,
