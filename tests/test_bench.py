@@ -4,6 +4,8 @@ has no import cycle and no import-time dependence on fastconv's private names.
 Kept short (a few seconds): one tiny workload, one round, the slow peers skipped.
 """
 import ast
+import contextlib
+import io
 import json
 import os
 import pathlib
@@ -19,6 +21,7 @@ import scipy.signal
 import fastconv
 import fastconv.bench
 from fastconv.bench import _internals, calibrate
+from fastconv.bench.__main__ import main as bench_main
 
 BENCH_DIR = pathlib.Path(fastconv.bench.__file__).parent
 MODULES = sorted(p.stem for p in BENCH_DIR.glob("*.py") if p.stem != "__init__")
@@ -155,3 +158,22 @@ def test_each_module_imports_alone_without_signal_private_names():
 def test_modules_stay_small(module):
     lines = (BENCH_DIR / f"{module}.py").read_text().count("\n")
     assert lines <= 600, f"fastconv/bench/{module}.py has {lines} lines"
+
+
+def test_network_suite_names_its_layers_and_runs():
+    """At least 30 layers, each named network/layer, with a valid geometry; the suite's
+    quick mode runs one layer end to end and prints the figures it is judged by."""
+    from fastconv.bench.networks import NETWORK_WORKLOADS
+
+    names = [wl.name for wl in NETWORK_WORKLOADS]
+    assert len(names) >= 30 and len(set(names)) == len(names)
+    for wl in NETWORK_WORKLOADS:
+        network, layer = wl.name.split("/", 1)
+        assert network and layer
+        assert min(wl.out_shape) >= 1
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = bench_main(["--suite", "networks", "--quick", "--only", "lenet5/c3",
+                             "--rounds", "1", "--no-progress"])
+    assert status == 0
+    assert "lenet5/c3 5x5 6->16" in out.getvalue()

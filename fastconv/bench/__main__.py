@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from . import calibrate, report
+from .networks import NETWORK_WORKLOADS, select_network_workloads
 from .runner import run_signal_workload, run_workload
 from .timing import CpuMeter, measure_peak_gflops, other_load_now, set_threads
 from .workloads import (SIGNAL_QUICK_NAMES, SIGNAL_WORKLOADS, WORKLOADS, select_signal_workloads,
@@ -33,6 +34,10 @@ def parse_args(argv=None):
                     "OPENBLAS_CORETYPE unset: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
                     "python -m fastconv.bench",
     )
+    ap.add_argument("--suite", choices=("default", "networks"), default="default",
+                    help="'networks': convolution layers from well-known networks, against "
+                         "fastconv's methods and PyTorch (numpy, scipy, the naive loop and "
+                         "OpenCV are skipped there, as are the drop-ins)")
     ap.add_argument("--quick", action="store_true",
                     help="a short subset with few rounds (well under a minute)")
     ap.add_argument("--threads", type=int, default=None, metavar="N",
@@ -68,7 +73,7 @@ def parse_args(argv=None):
 
 
 def _list_workloads():
-    for wl in WORKLOADS:
+    for wl in WORKLOADS + NETWORK_WORKLOADS:
         print(f"{wl.name:<28} {'quick ' if wl.quick else '      '}{wl.describe()}")
     for wl in SIGNAL_WORKLOADS:
         quick = "quick " if wl.name in SIGNAL_QUICK_NAMES else "      "
@@ -141,8 +146,15 @@ def main(argv=None) -> int:
         return 0
     if args.calibrate:
         return _run_calibration()
-    workloads = select_workloads(args.only, args.quick)
-    signal_workloads = () if args.no_signal else select_signal_workloads(args.only, args.quick)
+    if args.suite == "networks":
+        workloads = select_network_workloads(args.only, args.quick)
+        signal_workloads = ()
+        args.skip = ",".join(filter(None, [args.skip, "numpy", "scipy", "naive", "opencv"]))
+        args.no_signal = True
+    else:
+        workloads = select_workloads(args.only, args.quick)
+        signal_workloads = () if args.no_signal else select_signal_workloads(args.only,
+                                                                            args.quick)
     if not workloads and not signal_workloads:
         print(f"no workload matches --only {args.only!r}; --list shows them", file=sys.stderr)
         return 2

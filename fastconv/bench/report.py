@@ -1,5 +1,6 @@
 """What the benchmark prints and writes: the header, the tables, the JSON file, the chart."""
 import json
+import math
 import os
 import platform
 import sys
@@ -267,7 +268,28 @@ def format_summary(results):
         lines.append(f"{name:<26} {fmt_time(auto['time_ms']):>9} {thr:>9.3g} {pct:>7} "
                      f"{best:>7} {res.get('auto_runs') or 'auto':>9} "
                      f"{fmt_ratio(res['auto_vs_best']):>9} " + " ".join(cells))
+    lines.extend(_aggregate_lines(results, peers))
     return "\n".join(lines)
+
+
+def _aggregate_lines(results, peers):
+    """Geometric mean and worst row of auto's speed-up over each peer, and auto's worst
+    time over fastconv's best kernel: the figures a suite is judged by."""
+    lines = []
+    for p in peers:
+        rows = [(r["speedup_of_auto"], res["name"]) for res in results for r in res["impls"]
+                if r["key"] == p and "time_ms" in r and r.get("agrees") is not False
+                and r.get("speedup_of_auto")]
+        if len(rows) > 1:
+            geo = math.exp(sum(math.log(x) for x, _ in rows) / len(rows))
+            worst = min(rows)
+            lines.append(f"x {p}: geometric mean {fmt_ratio(geo)} over {len(rows)} rows; "
+                         f"worst {fmt_ratio(worst[0])} ({worst[1]})")
+    ratios = [(res["auto_vs_best"], res["name"]) for res in results if res.get("auto_vs_best")]
+    if len(ratios) > 1:
+        worst = max(ratios)
+        lines.append(f"auto/best: worst {fmt_ratio(worst[0])} ({worst[1]})")
+    return lines
 
 
 def plot(results, path):
