@@ -66,6 +66,13 @@ CONV_CASES = [
     ((1, 5, 130, 144), (3, 3, 1, 144), dict(groups=144, padding="same")),
     ((1, 12, 50, 16), (3, 3, 1, 16), dict(groups=16, stride=(2, 1), padding="same")),
     ((1, 6, 9, 7), (3, 3, 1, 7), dict(groups=7)),
+    # Strided depthwise layers: wide, half and quarter channel blocks, then per pixel.
+    ((1, 20, 40, 32), (3, 3, 1, 32), dict(groups=32, stride=2, padding="same")),
+    ((1, 21, 41, 96), (3, 3, 1, 96), dict(groups=96, stride=2, padding="same")),
+    ((1, 30, 50, 144), (5, 5, 1, 144), dict(groups=144, stride=2, padding="same")),
+    ((1, 9, 9, 24), (3, 3, 1, 24), dict(groups=24, stride=(1, 2))),
+    ((2, 17, 70, 40), (3, 3, 1, 40), dict(groups=40, stride=(2, 3), dilation=2,
+                                          padding="same")),
 ]
 
 

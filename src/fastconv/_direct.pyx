@@ -108,6 +108,13 @@ ctypedef fused block_shape:
     ShortPanel4Block
     ShortPanel8Block
 
+# Depthwise register blocks (pixels x channels, each channel its own weight):
+# 4 x COUT_BLOCK, then 8 x COUT_BLOCK / 2 and 16 x COUT_BLOCK / 4 for the channels left.
+ctypedef fused depthwise_shape:
+    WideBlock
+    NarrowBlock
+    Panel4Block
+
 
 cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
                              floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
@@ -286,35 +293,44 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
 cdef inline void _depthwise_block(const floating* x, const floating* w, const floating* b,
                                   const floating* zeros, const Py_ssize_t* tap_offsets,
                                   floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
-                                  Py_ssize_t ow0, Py_ssize_t c0) noexcept nogil:
-    """Depthwise (one input channel per output channel): the PIX_BLOCK x COUT_BLOCK block of
-    pixels ow0.. and channels c0.. from the bias b (at c0), each channel multiplied by its
-    own kernel value. Blocks inside the image horizontally run their taps as one loop
-    over tap_offsets, as in _add_taps_block."""
+                                  Py_ssize_t ow0, Py_ssize_t c0,
+                                  depthwise_shape* shape) noexcept nogil:
+    """Depthwise (one input channel per output channel): the block of pixels ow0.. and
+    channels c0.. (its shape from depthwise_shape) from the bias b (at c0), each channel
+    multiplied by its own kernel value. Blocks inside the image horizontally run their
+    taps as one loop over tap_offsets, as in _add_taps_block."""
     cdef:
         Py_ssize_t first_ih = input_row(g, oh, 0)
         Py_ssize_t first_iw = input_col(g, ow0, 0)
         Py_ssize_t kh, kw, ih, p, j, t, offset, kh_lo, kh_hi, t_begin, t_end
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-        floating acc[PIX_BLOCK][COUT_BLOCK_MAX]
-        const floating* x_pixels[PIX_BLOCK]
+        Py_ssize_t pix_block, cout_block
+        floating acc[PIX_BLOCK_MAX][COUT_BLOCK_MAX]
+        const floating* x_pixels[PIX_BLOCK_MAX]
         const floating* w_row
-    for p in range(PIX_BLOCK):
-        for j in range(COUT_BLOCK):
+    if depthwise_shape is WideBlock:
+        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK
+    elif depthwise_shape is NarrowBlock:
+        pix_block, cout_block = NARROW_PIX_BLOCK, COUT_BLOCK // 2
+    else:
+        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 4
+    for p in range(pix_block):
+        for j in range(cout_block):
             acc[p][j] = b[j]
     if (tap_offsets != NULL and first_iw >= 0
-            and input_col(g, ow0 + PIX_BLOCK - 1, g.k_w - 1) < g.in_w):
+            and input_col(g, ow0 + pix_block - 1, g.k_w - 1) < g.in_w):
         _rows_inside(g, first_ih, &kh_lo, &kh_hi)
         t_begin, t_end = kh_lo * g.k_w, kh_hi * g.k_w
         if t_begin < t_end:
-            for p in range(PIX_BLOCK):
-                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo), input_col(g, ow0 + p, 0)) + c0
-                                   - tap_offsets[t_begin])
+            for p in range(pix_block):
+                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo),
+                                                input_col(g, ow0 + p, 0))
+                                   + c0 - tap_offsets[t_begin])
         w_row = w + t_begin * g.out_c + c0
         for t in range(t_begin, t_end):
             offset = tap_offsets[t]
-            for p in range(PIX_BLOCK):
-                for j in range(COUT_BLOCK):
+            for p in range(pix_block):
+                for j in range(cout_block):
                     acc[p][j] += x_pixels[p][offset + j] * w_row[j]
             w_row += g.out_c
     else:
@@ -323,13 +339,13 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             if not inside(ih, g.in_h):
                 continue
             for kw in range(g.k_w):
-                _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, PIX_BLOCK, x_pixels)
+                _block_pixels(x, zeros, g, n, ih, ow0, kw, c0, pix_block, x_pixels)
                 w_row = w + (kh * g.k_w + kw) * g.out_c + c0
-                for p in range(PIX_BLOCK):
-                    for j in range(COUT_BLOCK):
+                for p in range(pix_block):
+                    for j in range(cout_block):
                         acc[p][j] += x_pixels[p][j] * w_row[j]
-    for p in range(PIX_BLOCK):
-        for j in range(COUT_BLOCK):
+    for p in range(pix_block):
+        for j in range(cout_block):
             o[p * g.out_c + j] = acc[p][j]
 
 
@@ -429,25 +445,41 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
         NarrowTailBlock* narrow_tail = NULL
+        Panel4Block* quarter = NULL
     if cin_g == 1 and cout_g == 1:
         # Depthwise with multiplier 1: each channel sees only itself. Register blocks over
-        # (pixels, channels), then the leftover channels pixel by pixel, vectorized over C.
-        co_full = g.out_c - g.out_c % COUT_BLOCK
-        if wide_blocks == 0:
-            co_full = 0
+        # (pixels, channels): COUT_BLOCKs, then half and quarter blocks for the channels
+        # left, then the rest pixel by pixel, vectorized over C.
+        co_full = g.out_c - g.out_c % COUT_BLOCK if wide_blocks else 0
         # Channel blocks innermost: a block of pixels' input stays in L1 across them.
         for block in range(wide_blocks):
             ow = _block_start(block, PIX_BLOCK, g.out_w)
             for co_block in range(co_full // COUT_BLOCK):
                 co0 = co_block * COUT_BLOCK
                 _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
-                                 o_row + ow * g.out_c + co0, g, n, oh, ow, co0)
-        if co_full == g.out_c:
+                                 o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
+        co_done = co_full
+        if g.out_w >= NARROW_PIX_BLOCK and g.out_c - co_done >= COUT_BLOCK // 2:
+            for block in range((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK):
+                ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
+                _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
+                                 o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
+                                 narrow)
+            co_done += COUT_BLOCK // 2
+        if g.out_w >= PANEL_PIX_BLOCK:
+            while g.out_c - co_done >= COUT_BLOCK // 4:
+                for block in range((g.out_w + PANEL_PIX_BLOCK - 1) // PANEL_PIX_BLOCK):
+                    ow = _block_start(block, PANEL_PIX_BLOCK, g.out_w)
+                    _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
+                                     o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
+                                     quarter)
+                co_done += COUT_BLOCK // 4
+        if co_done == g.out_c:
             return
         for ow in range(g.out_w):
-            _depthwise_pixel(x, w + co_full, g.out_c, bias + co_full,
-                             o_row + ow * g.out_c + co_full, g, n, oh, ow, co_full,
-                             g.out_c - co_full)
+            _depthwise_pixel(x, w + co_done, g.out_c, bias + co_done,
+                             o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
+                             g.out_c - co_done)
         return
     # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
     # channels, twice the pixels) if half a block is left, then the rest from packed
