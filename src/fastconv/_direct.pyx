@@ -116,6 +116,30 @@ ctypedef fused depthwise_shape:
     Panel4Block
 
 
+cdef inline void _block_dims(block_shape* shape, Py_ssize_t cout_block_max,
+                             Py_ssize_t* pix_block, Py_ssize_t* cout_block) noexcept nogil:
+    """The shape table: (MR pixels, NR channels) of each register block, NR as a fraction
+    of the build's COUT_BLOCK. Compile-time constants in each specialisation."""
+    if block_shape is WideBlock:
+        pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max
+    elif block_shape is NarrowBlock:
+        pix_block[0], cout_block[0] = NARROW_PIX_BLOCK, cout_block_max // 2
+    elif block_shape is NarrowTailBlock:
+        pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max // 2
+    elif block_shape is Panel2Block:
+        pix_block[0], cout_block[0] = PANEL_PIX_BLOCK, cout_block_max // 2
+    elif block_shape is Panel4Block:
+        pix_block[0], cout_block[0] = PANEL_PIX_BLOCK, cout_block_max // 4
+    elif block_shape is Panel8Block:
+        pix_block[0], cout_block[0] = PANEL_PIX_BLOCK, cout_block_max // 8
+    elif block_shape is ShortPanel2Block:
+        pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max // 2
+    elif block_shape is ShortPanel4Block:
+        pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max // 4
+    else:
+        pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max // 8
+
+
 cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
                              floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
                              Py_ssize_t ow, Py_ssize_t grp, Py_ssize_t co_begin,
@@ -227,24 +251,7 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
         const floating* x_pixels[PIX_BLOCK_MAX]
         const floating* w_row
         floating xv
-    if block_shape is WideBlock:
-        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK
-    elif block_shape is NarrowBlock:
-        pix_block, cout_block = NARROW_PIX_BLOCK, COUT_BLOCK // 2
-    elif block_shape is NarrowTailBlock:
-        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 2
-    elif block_shape is Panel2Block:
-        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 2
-    elif block_shape is Panel4Block:
-        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 4
-    elif block_shape is Panel8Block:
-        pix_block, cout_block = PANEL_PIX_BLOCK, COUT_BLOCK // 8
-    elif block_shape is ShortPanel2Block:
-        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 2
-    elif block_shape is ShortPanel4Block:
-        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 4
-    else:
-        pix_block, cout_block = PIX_BLOCK, COUT_BLOCK // 8
+    _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
     for p in range(pix_block):
         for j in range(cout_block):
             acc[p][j] = b[j]
@@ -379,49 +386,58 @@ cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t* co
             panel_nr[0] = cout_block // 2
 
 
+cdef inline void _row_of_blocks(const floating* x, const floating* w, Py_ssize_t w_stride,
+                                const floating* b, const floating* zeros,
+                                const Py_ssize_t* tap_offsets, floating* o_row, Window* g,
+                                Py_ssize_t n, Py_ssize_t oh, Py_ssize_t grp,
+                                Py_ssize_t n_store, block_shape* shape) noexcept nogil:
+    """One output row of register blocks of one shape, for one channel block (``o_row``
+    and ``b`` at its first channel): the last block moved back to end at the row's end."""
+    cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+    cdef Py_ssize_t pix_block, cout_block, block, ow
+    _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
+    for block in range((g.out_w + pix_block - 1) // pix_block):
+        ow = _block_start(block, pix_block, g.out_w)
+        _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_row + ow * g.out_c, g, n,
+                        oh, ow, grp, n_store, shape)
+
+
 cdef inline void _panel_row(const floating* x, const floating* panel, const floating* zeros,
                             const Py_ssize_t* tap_offsets, floating* o_row, Window* g,
                             Py_ssize_t n, Py_ssize_t oh, Py_ssize_t grp, Py_ssize_t panel_nr,
                             Py_ssize_t n_store, Py_ssize_t cout_block) noexcept nogil:
-    """One output row's channels of one packed panel (``n_store`` valid of ``panel_nr``):
-    blocks of PANEL_PIX_BLOCK pixels, or of PIX_BLOCK on rows narrower than that, the
-    last one moved back to end at the row's end. The panel's bias follows its weights."""
+    """One output row's channels of one packed panel (``n_store`` valid of ``panel_nr``),
+    in the block shape for that panel width: PANEL_PIX_BLOCK pixels, or PIX_BLOCK on rows
+    narrower than that. The panel's bias follows its weights."""
     cdef:
-        Py_ssize_t n_taps = g.k_h * g.k_w * (g.in_c // g.groups)
-        const floating* bias = panel + n_taps * panel_nr
-        Py_ssize_t block, ow, n_blocks
+        const floating* bias = panel + g.k_h * g.k_w * (g.in_c // g.groups) * panel_nr
+        bint short_row = g.out_w < PANEL_PIX_BLOCK
         Panel2Block* p2 = NULL
         Panel4Block* p4 = NULL
         Panel8Block* p8 = NULL
         ShortPanel2Block* s2 = NULL
         ShortPanel4Block* s4 = NULL
         ShortPanel8Block* s8 = NULL
-    if g.out_w >= PANEL_PIX_BLOCK:
-        n_blocks = (g.out_w + PANEL_PIX_BLOCK - 1) // PANEL_PIX_BLOCK
-        for block in range(n_blocks):
-            ow = _block_start(block, PANEL_PIX_BLOCK, g.out_w)
-            if panel_nr == cout_block // 8:
-                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
-                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, p8)
-            elif panel_nr == cout_block // 4:
-                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
-                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, p4)
-            else:
-                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
-                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, p2)
+    if panel_nr == cout_block // 8:
+        if short_row:
+            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+                           n_store, s8)
+        else:
+            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+                           n_store, p8)
+    elif panel_nr == cout_block // 4:
+        if short_row:
+            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+                           n_store, s4)
+        else:
+            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+                           n_store, p4)
+    elif short_row:
+        _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+                       n_store, s2)
     else:
-        n_blocks = (g.out_w + PIX_BLOCK - 1) // PIX_BLOCK
-        for block in range(n_blocks):
-            ow = _block_start(block, PIX_BLOCK, g.out_w)
-            if panel_nr == cout_block // 8:
-                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
-                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, s8)
-            elif panel_nr == cout_block // 4:
-                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
-                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, s4)
-            else:
-                _add_taps_block(x, panel, panel_nr, bias, zeros, tap_offsets,
-                                o_row + ow * g.out_c, g, n, oh, ow, grp, n_store, s2)
+        _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+                       n_store, p2)
 
 
 cdef void _conv_output_row(const floating* x, const floating* w, const floating* bias,
@@ -490,11 +506,8 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
     for grp in range(g.groups):
         for co_block in range(co_full // COUT_BLOCK):
             co0 = grp * cout_g + co_block * COUT_BLOCK
-            for block in range(wide_blocks):
-                ow = _block_start(block, PIX_BLOCK, g.out_w)
-                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp, COUT_BLOCK,
-                                wide)
+            _row_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_row + co0,
+                           g, n, oh, grp, COUT_BLOCK, wide)
         if co_done > co_full:
             co0 = grp * cout_g + co_full
             for block in range(narrow_blocks):
