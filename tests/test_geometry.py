@@ -180,6 +180,7 @@ def test_positive_pair_type_errors(value):
         ((1, 1, 1, 1, 1), 3, 2, (1, 1)),         # 1-pixel chunks narrower than the stride
         ((5, 5), 1, 3, (3,)),                    # every output anchored in the first chunk
         ((7,), 2, 4, (4,)),                      # one chunk
+        ((5, 5), 2, 5, (3, 2)),                  # input 4 and its output 2 are in chunk 0
         ((10, 10), 1, 24, (10, 14)),             # "full": extra outputs go to the last chunk
     ],
 )
