@@ -64,6 +64,7 @@ choose the per-task count yourself.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -102,13 +103,13 @@ CORRELATE_POLICY = Policy(delegate_small=False, engine_2d="direct", strips_min_p
 @dataclass(frozen=True)
 class _AxisBlock:
     """One output chunk along H or W: outputs [out_start, out_stop), the input span it
-    reads, the input chunks holding it, and where the span starts in the first of them."""
+    reads, the input chunks holding it, and the part of each of them in the span."""
 
     out_start: int
     out_stop: int
     span: Span
     chunks: range
-    offset: int
+    parts: tuple[tuple[int, int], ...]  # (first, stop) within each chunk, local indices
 
 
 def _axis_blocks(in_chunks: Sequence[int], out_size: int, eff_kernel: int, stride: int,
@@ -116,14 +117,15 @@ def _axis_blocks(in_chunks: Sequence[int], out_size: int, eff_kernel: int, strid
     """Output chunks of one axis and what each reads (see ``_geometry.input_span``)."""
     out_chunks = _geometry.output_chunks(in_chunks, stride, out_size)
     edges = _geometry.chunk_edges(in_chunks)
+    out_edges = _geometry.chunk_edges(out_chunks)
     blocks = []
-    for out_start, out_stop in zip(_geometry.chunk_edges(out_chunks),
-                                   _geometry.chunk_edges(out_chunks)[1:]):
+    for out_start, out_stop in zip(out_edges, out_edges[1:]):
         span = _geometry.input_span(out_start, out_stop, edges[-1], eff_kernel, stride,
                                     pad_before)
         chunks = _geometry.chunks_overlapping(in_chunks, span.start, span.stop)
-        offset = span.start - edges[chunks[0]] if chunks else 0
-        blocks.append(_AxisBlock(out_start, out_stop, span, chunks, offset))
+        parts = tuple((max(span.start, edges[c]) - edges[c],
+                       min(span.stop, edges[c + 1]) - edges[c]) for c in chunks)
+        blocks.append(_AxisBlock(out_start, out_stop, span, chunks, parts))
     return out_chunks, blocks
 
 
@@ -150,18 +152,55 @@ def _threads_here(planned: int, requested: Optional[int]) -> int:
     return planned
 
 
-def _assemble(blocks: list[list[np.ndarray]], rows: tuple[int, int],
-              cols: tuple[int, int]) -> np.ndarray:
-    """Rows and columns ``rows``/``cols`` of the NHWC chunks ``blocks`` laid side by side."""
-    bands = [band[0] if len(band) == 1 else np.concatenate(band, axis=2) for band in blocks]
-    whole = bands[0] if len(bands) == 1 else np.concatenate(bands, axis=1)
-    return whole[:, rows[0]:rows[1], cols[0]:cols[1]]
+def _assemble(pieces: list[list[np.ndarray]], lead: int) -> np.ndarray:
+    """The pieces (rows of pieces side by side, over axes ``lead`` and ``lead + 1``) as
+    one array: copied once, or returned as they are when there is one."""
+    if len(pieces) == 1 and len(pieces[0]) == 1:
+        return pieces[0][0]
+    first = pieces[0][0]
+    height = sum(band[0].shape[lead] for band in pieces)
+    width = sum(piece.shape[lead + 1] for piece in pieces[0])
+    whole = np.empty(first.shape[:lead] + (height, width) + first.shape[lead + 2:],
+                     dtype=first.dtype)
+    row = 0
+    for band in pieces:
+        col = 0
+        for piece in band:
+            h, w = piece.shape[lead:lead + 2]
+            whole[(slice(None),) * lead + (slice(row, row + h), slice(col, col + w))] = piece
+            col += w
+        row += h
+    return whole
 
 
-def _window_task(op: Callable[..., np.ndarray], blocks: list[list[np.ndarray]],
-                 rows: tuple[int, int], cols: tuple[int, int], pads: Any,
-                 zeros_shape: Optional[tuple[int, ...]], dtype: np.dtype, planned: int,
-                 requested: Optional[int], *args: Any, **kwargs: Any) -> np.ndarray:
+class _PartReader:
+    """Builds the tasks that cut, from an input chunk, the part a task reads.
+
+    A task then depends on small parts of its neighbours (the halo) rather than whole
+    chunks, so a ``distributed`` cluster moves only those between workers, as
+    ``map_overlap`` does. A part that is the whole chunk is the chunk's own key.
+    """
+
+    def __init__(self, graph: dict[Any, Any], name: str, lead: int) -> None:
+        self.graph, self.name, self.lead = graph, name, lead
+        self.keys: dict[Any, Any] = {}
+
+    def __call__(self, source: Any, rows: tuple[int, int], cols: tuple[int, int],
+                 chunk_hw: tuple[int, int]) -> Any:
+        if rows == (0, chunk_hw[0]) and cols == (0, chunk_hw[1]):
+            return source
+        wanted = (source, rows, cols)
+        if wanted not in self.keys:
+            key = (self.name, len(self.keys))
+            index = (slice(None),) * self.lead + (slice(*rows), slice(*cols))
+            self.graph[key] = (operator.getitem, source, index)
+            self.keys[wanted] = key
+        return self.keys[wanted]
+
+
+def _window_task(op: Callable[..., np.ndarray], pieces: list[list[np.ndarray]], pads: Any, zeros_shape: Optional[tuple[int, ...]], dtype: np.dtype,
+                 planned: int, requested: Optional[int], *args: Any,
+                 **kwargs: Any) -> np.ndarray:
     """One output chunk: the in-memory ``op`` on the span it reads, with its border padding.
 
     ``zeros_shape`` is set for a chunk whose windows lie wholly in the padding along an
@@ -170,7 +209,7 @@ def _window_task(op: Callable[..., np.ndarray], blocks: list[list[np.ndarray]],
     if zeros_shape is not None:
         piece = np.zeros(zeros_shape, dtype=dtype)
     else:
-        piece = _assemble(blocks, rows, cols)
+        piece = _assemble(pieces, 1)
     return op(piece, *args, padding=pads, workers=_threads_here(planned, requested), **kwargs)
 
 
@@ -220,6 +259,7 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
     planned = threads_per_task(n_tasks)
     out_name = f"{name}-{tokenize(x4, window, dtype, requested, *token_args)}"
     graph: dict[Any, Any] = dict(dependencies_extra or {})
+    read = _PartReader(graph, f"{name}-halo-{tokenize(out_name)}", 1)
     channels = x4.shape[3]
     for ni, n_size in enumerate(x4.chunks[0]):
         for hi, hb in enumerate(h_blocks):
@@ -227,18 +267,19 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
                 pads = ((hb.span.pad_before, hb.span.pad_after),
                         (wb.span.pad_before, wb.span.pad_after))
                 if hb.span.real and wb.span.real:
-                    blocks = [[(x4.name, ni, r, c, 0) for c in wb.chunks] for r in hb.chunks]
+                    blocks = [[read((x4.name, ni, r, c, 0), rows, cols,
+                                    (x4.chunks[1][r], x4.chunks[2][c]))
+                               for c, cols in zip(wb.chunks, wb.parts)]
+                              for r, rows in zip(hb.chunks, hb.parts)]
                     zeros_shape = None
                 else:
                     blocks = []
                     zeros_shape = (n_size, sum(pads[0]) + hb.span.stop - hb.span.start,
                                    sum(pads[1]) + wb.span.stop - wb.span.start, channels)
                     pads = ((0, 0), (0, 0))
-                rows = (hb.offset, hb.offset + hb.span.stop - hb.span.start)
-                cols = (wb.offset, wb.offset + wb.span.stop - wb.span.start)
                 graph[(out_name, ni, hi, wi, 0)] = (
                     _apply_kwargs, _window_task,
-                    [op, blocks, rows, cols, pads, zeros_shape, dtype, planned, requested],
+                    [op, blocks, pads, zeros_shape, dtype, planned, requested],
                     extra)
     hlg = HighLevelGraph.from_collections(out_name, graph, dependencies=[x4])
     chunks = (x4.chunks[0], out_h_chunks, out_w_chunks, (c_out,))
@@ -461,7 +502,8 @@ class _ExtendedAxis:
     out_start: int
     out_stop: int
     chunks: list[int]          # input chunks holding the positions read
-    positions: np.ndarray      # index into those chunks laid side by side; -1: fill
+    parts: list[tuple[int, int]]  # the part of each (local first, stop) that is read
+    positions: np.ndarray      # index into those parts laid side by side; -1: fill
 
 
 def _extended_axes(in_chunks: Sequence[int], pads: tuple[int, int], k: int, out_size: int,
@@ -482,21 +524,23 @@ def _extended_axes(in_chunks: Sequence[int], pads: tuple[int, int], k: int, out_
         read = index[out_start:out_stop + k - 1]
         inside = read[read >= 0]
         used = sorted(set(chunk_of[inside].tolist()))
-        # Where each used chunk starts once they are laid side by side.
-        start_of = {}
-        at = 0
+        # The part of each used chunk that is read (first to last index read in it), and
+        # where it starts once the parts are laid side by side.
+        parts, start_of, at = [], {}, 0
         for c in used:
-            start_of[c] = at
-            at += in_chunks[c]
+            local = inside[chunk_of[inside] == c] - edges[c]
+            parts.append((int(local.min()), int(local.max()) + 1))
+            start_of[c] = at - parts[-1][0]
+            at += parts[-1][1] - parts[-1][0]
         positions = np.full(read.shape, -1, dtype=np.intp)
         for j, i in enumerate(read.tolist()):
             if i >= 0:
                 positions[j] = start_of[chunk_of[i]] + i - edges[chunk_of[i]]
-        axes.append(_ExtendedAxis(out_start, out_stop, used, positions))
+        axes.append(_ExtendedAxis(out_start, out_stop, used, parts, positions))
     return out_chunks, axes
 
 
-def _correlate_task(blocks: list[list[np.ndarray]], rows: np.ndarray, cols: np.ndarray,
+def _correlate_task(pieces: list[list[np.ndarray]], rows: np.ndarray, cols: np.ndarray,
                     kernel: np.ndarray, bval: int, fill: np.generic, dtype: np.dtype,
                     planned: int, requested: Optional[int]) -> np.ndarray:
     """One output chunk of correlate2d: its extended span, then the direct kernel.
@@ -507,10 +551,7 @@ def _correlate_task(blocks: list[list[np.ndarray]], rows: np.ndarray, cols: np.n
     threads = _threads_here(planned, requested)
     real_rows, real_cols = rows[rows >= 0], cols[cols >= 0]
     if len(real_rows) and len(real_cols):
-        bands = [band[0] if len(band) == 1 else np.concatenate(band, axis=1)
-                 for band in blocks]
-        image = (bands[0] if len(bands) == 1 else np.concatenate(bands, axis=0))
-        image = image.astype(dtype, copy=False)
+        image = _assemble(pieces, 0).astype(dtype, copy=False)
     else:
         image = np.zeros((0, 0), dtype=dtype)
     skip_padding = bval == border.FILL and fill == 0 and bool(np.isfinite(kernel).all())
@@ -550,9 +591,12 @@ def _correlate_graph(in1: Any, kernel: np.ndarray, code: int, bval: int, fill: n
     planned = _task_threads(requested, len(row_axes) * len(col_axes))
     out_name = f"fastconv-correlate2d-{tokenize(in1, kernel, code, bval, fill, requested)}"
     graph: dict[Any, Any] = {}
+    read = _PartReader(graph, f"fastconv-correlate2d-halo-{tokenize(out_name)}", 0)
     for hi, ra in enumerate(row_axes):
         for wi, ca in enumerate(col_axes):
-            blocks = [[(in1.name, r, c) for c in ca.chunks] for r in ra.chunks]
+            blocks = [[read((in1.name, r, c), rows, cols, (in1.chunks[0][r], in1.chunks[1][c]))
+                       for c, cols in zip(ca.chunks, ca.parts)]
+                      for r, rows in zip(ra.chunks, ra.parts)]
             graph[(out_name, hi, wi)] = (_correlate_task, blocks, ra.positions, ca.positions,
                                          kernel, bval, fill, dtype, planned, requested)
     hlg = HighLevelGraph.from_collections(out_name, graph, dependencies=[in1])
