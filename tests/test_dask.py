@@ -457,3 +457,15 @@ def test_without_dask_the_import_error_names_the_extra():
                 "try:\n    import fastconv.dask\nexcept ImportError as e:\n    print(e)\n")
     assert proc.returncode == 0, proc.stderr
     assert "pip install 'fastconv[dask]'" in proc.stdout
+
+
+def test_readme_example_runs():
+    """The README's "Larger than memory" example, as printed there."""
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "README.md")
+    if not os.path.exists(readme):
+        pytest.skip("no README beside the tests")
+    text = open(readme, encoding="utf-8").read()
+    section = text.split("## Larger than memory", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
