@@ -246,9 +246,14 @@ def _stand_in(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
               c_out: int, dtype: np.dtype, op: Callable[..., np.ndarray],
               threads_per_task: Callable[[int], int], requested: Optional[int],
-              extra: dict[str, Any], token_args: tuple[Any, ...],
-              dependencies_extra: Optional[dict[str, Any]] = None) -> Any:
-    """The graph of a sliding-window op: one task per output chunk (module docs)."""
+              operands: list[Any], options: dict[str, Any], token_args: tuple[Any, ...]
+              ) -> Any:
+    """The graph of a sliding-window op: one task per output chunk (module docs).
+
+    Each task calls ``op(piece, *operands, padding=..., workers=..., **options)``. The
+    operands (the weights and bias) are put in the graph once, under their own keys, so
+    that a cluster ships them once per worker rather than once per task.
+    """
     eff = _geometry.effective_kernel(window.size, window.dilation)
     (top, _), (left, _) = window.pads
     out_h_chunks, h_blocks = _axis_blocks(x4.chunks[1], window.out_hw[0], eff[0],
@@ -258,7 +263,12 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
     n_tasks = len(x4.chunks[0]) * len(h_blocks) * len(w_blocks)
     planned = threads_per_task(n_tasks)
     out_name = f"{name}-{tokenize(x4, window, dtype, requested, *token_args)}"
-    graph: dict[Any, Any] = dict(dependencies_extra or {})
+    graph: dict[Any, Any] = {}
+    operand_keys = []
+    for i, operand in enumerate(operands):
+        key = (f"{name}-operand-{tokenize(out_name)}", i)
+        graph[key] = operand
+        operand_keys.append(key)
     read = _PartReader(graph, f"{name}-halo-{tokenize(out_name)}", 1)
     channels = x4.shape[3]
     for ni, n_size in enumerate(x4.chunks[0]):
@@ -279,8 +289,9 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
                     pads = ((0, 0), (0, 0))
                 graph[(out_name, ni, hi, wi, 0)] = (
                     _apply_kwargs, _window_task,
-                    [op, blocks, pads, zeros_shape, dtype, planned, requested],
-                    extra)
+                    [op, blocks, pads, zeros_shape, dtype, planned, requested,
+                     *operand_keys],
+                    options)
     hlg = HighLevelGraph.from_collections(out_name, graph, dependencies=[x4])
     chunks = (x4.chunks[0], out_h_chunks, out_w_chunks, (c_out,))
     meta = np.empty((0, 0, 0, 0), dtype=dtype)
@@ -349,16 +360,11 @@ def conv2d(x: Any, w: Any, bias: Any = None, *, stride: IntOrPair = 1,
     window = _geometry.conv_window(x4.shape[1:3], (k_h, k_w), stride, dilation, padding)
     concrete = _plan.conv2d_plan(x4.shape, w_arr.shape, window.out_hw, dtype, n_groups,
                                  chosen).method
-    extra = dict(w=w_arr, bias=bias_arr, stride=window.stride, dilation=window.dilation,
-                 groups=n_groups, method=concrete)
-    return _windowed("fastconv-conv2d", x4, unbatched, window, c_out, dtype, _conv2d_task,
-                     lambda n: _task_threads(requested, n), requested, extra,
-                     (tokenize(w_arr), tokenize(bias_arr), n_groups, concrete))
-
-
-def _conv2d_task(piece: np.ndarray, *, w: np.ndarray, bias: Optional[np.ndarray],
-                 **kwargs: Any) -> np.ndarray:
-    return _conv2d_numpy(piece, w, bias, **kwargs)
+    options = dict(stride=window.stride, dilation=window.dilation, groups=n_groups,
+                   method=concrete)
+    return _windowed("fastconv-conv2d", x4, unbatched, window, c_out, dtype, _conv2d_numpy,
+                     lambda n: _task_threads(requested, n), requested, [w_arr, bias_arr],
+                     options, (tokenize(w_arr), tokenize(bias_arr), n_groups, concrete))
 
 
 def _pool(name: str, op: Callable[..., np.ndarray], x: Any, pool_size: Any, stride: Any,
@@ -369,9 +375,9 @@ def _pool(name: str, op: Callable[..., np.ndarray], x: Any, pool_size: Any, stri
     requested = _validate.workers(workers)
     _validate.nonempty_image(stand_in)
     window = _geometry.pool_window(x4.shape[1:3], pool_size, stride, padding)
-    extra = dict(pool_size=window.size, stride=window.stride)
     return _windowed(name, x4, unbatched, window, x4.shape[3], dtype, op,
-                     lambda n: _task_threads(requested, n), requested, extra, ())
+                     lambda n: _task_threads(requested, n), requested, [],
+                     dict(pool_size=window.size, stride=window.stride), ())
 
 
 def max_pool2d(x: Any, pool_size: IntOrPair = 2, *, stride: Optional[IntOrPair] = None,
@@ -590,7 +596,8 @@ def _correlate_graph(in1: Any, kernel: np.ndarray, code: int, bval: int, fill: n
                                             out_shape[1], bval)
     planned = _task_threads(requested, len(row_axes) * len(col_axes))
     out_name = f"fastconv-correlate2d-{tokenize(in1, kernel, code, bval, fill, requested)}"
-    graph: dict[Any, Any] = {}
+    kernel_key = (f"fastconv-correlate2d-kernel-{tokenize(out_name)}", 0)
+    graph: dict[Any, Any] = {kernel_key: kernel}  # once, not once per task
     read = _PartReader(graph, f"fastconv-correlate2d-halo-{tokenize(out_name)}", 0)
     for hi, ra in enumerate(row_axes):
         for wi, ca in enumerate(col_axes):
@@ -598,7 +605,7 @@ def _correlate_graph(in1: Any, kernel: np.ndarray, code: int, bval: int, fill: n
                        for c, cols in zip(ca.chunks, ca.parts)]
                       for r, rows in zip(ra.chunks, ra.parts)]
             graph[(out_name, hi, wi)] = (_correlate_task, blocks, ra.positions, ca.positions,
-                                         kernel, bval, fill, dtype, planned, requested)
+                                         kernel_key, bval, fill, dtype, planned, requested)
     hlg = HighLevelGraph.from_collections(out_name, graph, dependencies=[in1])
     return da.Array(hlg, out_name, (out_h_chunks, out_w_chunks),
                     meta=np.empty((0, 0), dtype=dtype))
