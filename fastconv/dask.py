@@ -23,7 +23,9 @@ before) and the padding it sees at the array's border come from
 ``fastconv._geometry.input_span``, the same arithmetic as the in-memory call's. A task
 reads only the input chunks its span overlaps, whatever their size: chunks smaller than
 the halo, one-pixel chunks, uneven last chunks and a halo larger than the array all work.
-Strided outputs are computed at their stride, never at stride 1 and subsampled.
+From a neighbouring chunk it reads only the part in its span, cut by a small task of its
+own, so a ``distributed`` cluster moves halos between workers, not whole chunks. Strided
+outputs are computed at their stride, never at stride 1 and subsampled.
 
 Exactness
 ---------
