@@ -30,16 +30,23 @@ outputs are computed at their stride, never at stride 1 and subsampled.
 Exactness
 ---------
 ``fcd.conv2d(x, ...).compute()`` is bit-identical to ``fastconv.conv2d(x.compute(), ...)``
-with the same ``method``, for every chunking, stride, dilation, padding and groups; the
-same holds for the pools. The kernels sum each output value in an order fixed by its
-taps, not by where the array it was called on starts, and zero padding is given to a
-task only on the sides where its span crosses the array's border, as explicit padding,
-so the kernel treats it exactly as the whole-array call does. ``method="auto"`` is
-resolved once for the whole array (``fastconv._plan.conv2d_plan``) and the concrete
-kernel passed to every task, so that no task could pick another one for its own shape.
-Bit-identity holds between runs on the same kind of CPU: a worker on another machine
-may pick another SIMD build of the kernels (``fastconv.show_config()``), whose rounding
-differs; pin it with ``FASTCONV_SIMD`` on mixed clusters.
+with the same ``method``, for every chunking, stride, dilation, padding and groups (but
+see im2col below); the same holds for the pools. The kernels sum each output value in
+an order fixed by its taps, not by where the array it was called on starts, and zero
+padding is given to a task only on the sides where its span crosses the array's border,
+as explicit padding, so the kernel treats it exactly as the whole-array call does.
+``method="auto"`` is resolved once for the whole array (``fastconv._plan.conv2d_plan``)
+and the concrete kernel passed to every task, so that no task could pick another one
+for its own shape.
+
+The one exception is ``method="im2col"`` (chosen by "auto" only on CPUs without AVX-512,
+for layers with many channels): its GEMM goes through BLAS, which rounds a row
+differently with the tile of rows it belongs to (OpenBLAS's small-matrix and edge
+kernels), and a chunk's tiles are not the whole array's; there the results agree to
+float rounding, not bit for bit. Bit-identity holds between runs on the same kind of
+CPU: a worker on another machine may pick another SIMD build of the kernels
+(``fastconv.show_config()``), whose rounding differs; pin it with ``FASTCONV_SIMD`` on
+mixed clusters.
 
 ``fcd.correlate2d`` runs every output value on the direct kernel (an FFT rounds each
 output at the size of its whole transform, so cut into chunks it cannot give the
@@ -66,7 +73,6 @@ choose the per-task count yourself.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
@@ -175,6 +181,14 @@ def _assemble(pieces: list[list[np.ndarray]], lead: int) -> np.ndarray:
     return whole
 
 
+def _cut(block: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
+    """``block[index]``, copied when it is less than half the chunk: a view of a thin
+    halo would keep the whole chunk alive (and in a worker's memory) for as long as the
+    part waits for its task; a large part is worth the chunk it keeps."""
+    part: np.ndarray = block[index]
+    return part.copy() if 2 * part.size < block.size else part
+
+
 class _PartReader:
     """Builds the tasks that cut, from an input chunk, the part a task reads.
 
@@ -195,12 +209,13 @@ class _PartReader:
         if wanted not in self.keys:
             key = (self.name, len(self.keys))
             index = (slice(None),) * self.lead + (slice(*rows), slice(*cols))
-            self.graph[key] = (operator.getitem, source, index)
+            self.graph[key] = (_cut, source, index)
             self.keys[wanted] = key
         return self.keys[wanted]
 
 
-def _window_task(op: Callable[..., np.ndarray], pieces: list[list[np.ndarray]], pads: Any, zeros_shape: Optional[tuple[int, ...]], dtype: np.dtype,
+def _window_task(op: Callable[..., np.ndarray], pieces: list[list[np.ndarray]], pads: Any,
+                 zeros_shape: Optional[tuple[int, ...]], dtype: np.dtype,
                  planned: int, requested: Optional[int], *args: Any,
                  **kwargs: Any) -> np.ndarray:
     """One output chunk: the in-memory ``op`` on the span it reads, with its border padding.
@@ -333,7 +348,8 @@ def conv2d(x: Any, w: Any, bias: Any = None, *, stride: IntOrPair = 1,
     dask.array.Array
         Lazy, with known chunks: N as ``x``'s, H and W following ``x``'s on the stride
         grid, C_out one chunk. ``.compute()`` equals
-        ``fastconv.conv2d(x.compute(), w, bias, ...)`` bit for bit.
+        ``fastconv.conv2d(x.compute(), w, bias, ...)`` bit for bit (for the im2col
+        kernel, to float rounding: see the module docs).
 
     Examples
     --------

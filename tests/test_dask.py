@@ -424,6 +424,8 @@ def test_errors():
         fcd.conv2d(x, np.ones((3, 3, 2, 3)), groups=2)
     with pytest.raises(ValueError, match="method"):
         fcd.conv2d(x, w, method="fft")
+    with pytest.raises(ValueError, match="workers"):
+        fcd.conv2d(x, w, workers=0)
     with pytest.raises(ValueError, match="smaller than pool_size"):
         fcd.max_pool2d(x, 2, padding=2)
     with pytest.raises(TypeError, match="float32 or float64"):
