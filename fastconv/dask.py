@@ -189,32 +189,52 @@ def _cut(block: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
     return part.copy() if 2 * part.size < block.size else part
 
 
+def _cut_parts(block: np.ndarray, indices: list[tuple[slice, ...]]) -> tuple[np.ndarray, ...]:
+    """Every part of one chunk that other tasks read, in one task."""
+    return tuple(_cut(block, index) for index in indices)
+
+
 class _PartReader:
-    """Builds the tasks that cut, from an input chunk, the part a task reads.
+    """Builds the tasks that cut, from each input chunk, the parts other tasks read.
 
     A task then depends on small parts of its neighbours (the halo) rather than whole
     chunks, so a ``distributed`` cluster moves only those between workers, as
-    ``map_overlap`` does. A part that is the whole chunk is the chunk's own key.
+    ``map_overlap`` does. All the parts cut from one chunk come from one task (a tuple),
+    which keeps the graph at about two tasks per chunk. A reference to a part is
+    ``[key, i]``: item i of that tuple, or the whole chunk when i is -1.
     """
 
     def __init__(self, graph: dict[Any, Any], name: str, lead: int) -> None:
         self.graph, self.name, self.lead = graph, name, lead
-        self.keys: dict[Any, Any] = {}
+        self.indices: dict[Any, list[tuple[slice, ...]]] = {}
+        self.positions: dict[Any, int] = {}
 
     def __call__(self, source: Any, rows: tuple[int, int], cols: tuple[int, int],
-                 chunk_hw: tuple[int, int]) -> Any:
+                 chunk_hw: tuple[int, int]) -> list[Any]:
         if rows == (0, chunk_hw[0]) and cols == (0, chunk_hw[1]):
-            return source
+            return [source, -1]
         wanted = (source, rows, cols)
-        if wanted not in self.keys:
-            key = (self.name, len(self.keys))
-            index = (slice(None),) * self.lead + (slice(*rows), slice(*cols))
-            self.graph[key] = (_cut, source, index)
-            self.keys[wanted] = key
-        return self.keys[wanted]
+        if wanted not in self.positions:
+            indices = self.indices.setdefault(source, [])
+            self.positions[wanted] = len(indices)
+            indices.append((slice(None),) * self.lead + (slice(*rows), slice(*cols)))
+        return [self._key(source), self.positions[wanted]]
+
+    def _key(self, source: Any) -> Any:
+        return (self.name, *source[1:])
+
+    def finish(self) -> None:
+        """Add the cutting tasks to the graph, once every part is known."""
+        for source, indices in self.indices.items():
+            self.graph[self._key(source)] = (_cut_parts, source, indices)
 
 
-def _window_task(op: Callable[..., np.ndarray], pieces: list[list[np.ndarray]], pads: Any,
+def _resolve(references: list[list[Any]]) -> list[list[np.ndarray]]:
+    """The arrays behind ``[chunk or tuple of parts, i]`` references (``_PartReader``)."""
+    return [[value if i < 0 else value[i] for value, i in band] for band in references]
+
+
+def _window_task(op: Callable[..., np.ndarray], pieces: list[list[Any]], pads: Any,
                  zeros_shape: Optional[tuple[int, ...]], dtype: np.dtype,
                  planned: int, requested: Optional[int], *args: Any,
                  **kwargs: Any) -> np.ndarray:
@@ -226,7 +246,7 @@ def _window_task(op: Callable[..., np.ndarray], pieces: list[list[np.ndarray]], 
     if zeros_shape is not None:
         piece = np.zeros(zeros_shape, dtype=dtype)
     else:
-        piece = _assemble(pieces, 1)
+        piece = _assemble(_resolve(pieces), 1)
     return op(piece, *args, padding=pads, workers=_threads_here(planned, requested), **kwargs)
 
 
@@ -309,6 +329,7 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
                     [op, blocks, pads, zeros_shape, dtype, planned, requested,
                      *operand_keys],
                     options)
+    read.finish()
     hlg = HighLevelGraph.from_collections(out_name, graph, dependencies=[x4])
     chunks = (x4.chunks[0], out_h_chunks, out_w_chunks, (c_out,))
     meta = np.empty((0, 0, 0, 0), dtype=dtype)
@@ -564,7 +585,7 @@ def _extended_axes(in_chunks: Sequence[int], pads: tuple[int, int], k: int, out_
     return out_chunks, axes
 
 
-def _correlate_task(pieces: list[list[np.ndarray]], rows: np.ndarray, cols: np.ndarray,
+def _correlate_task(pieces: list[list[Any]], rows: np.ndarray, cols: np.ndarray,
                     kernel: np.ndarray, bval: int, fill: np.generic, dtype: np.dtype,
                     planned: int, requested: Optional[int]) -> np.ndarray:
     """One output chunk of correlate2d: its extended span, then the direct kernel.
@@ -575,7 +596,7 @@ def _correlate_task(pieces: list[list[np.ndarray]], rows: np.ndarray, cols: np.n
     threads = _threads_here(planned, requested)
     real_rows, real_cols = rows[rows >= 0], cols[cols >= 0]
     if len(real_rows) and len(real_cols):
-        image = _assemble(pieces, 0).astype(dtype, copy=False)
+        image = _assemble(_resolve(pieces), 0).astype(dtype, copy=False)
     else:
         image = np.zeros((0, 0), dtype=dtype)
     skip_padding = bval == border.FILL and fill == 0 and bool(np.isfinite(kernel).all())
@@ -624,6 +645,7 @@ def _correlate_graph(in1: Any, kernel: np.ndarray, code: int, bval: int, fill: n
                       for r, rows in zip(ra.chunks, ra.parts)]
             graph[(out_name, hi, wi)] = (_correlate_task, blocks, ra.positions, ca.positions,
                                          kernel_key, bval, fill, dtype, planned, requested)
+    read.finish()
     hlg = HighLevelGraph.from_collections(out_name, graph, dependencies=[in1])
     return da.Array(hlg, out_name, (out_h_chunks, out_w_chunks),
                     meta=np.empty((0, 0), dtype=dtype))
