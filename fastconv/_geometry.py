@@ -6,6 +6,7 @@ default) is written exactly once. Arguments arrive validated (``_validate``).
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -151,3 +152,74 @@ def scipy_pads(in_shape: Sequence[int], k_shape: Sequence[int], mode: int,
         before = {FULL: k - 1, VALID: 0, SAME: k // 2 if flip else (k - 1) // 2}[mode]
         pads.append((before, mode_output_size(n, k, mode) + k - 1 - n - before))
     return (pads[0], pads[1])
+
+
+# ---------------------------------------------------------------------------
+# Chunked arrays (fastconv.dask): output chunks on the stride grid, and the input
+# span, halo and border padding each output chunk reads
+# ---------------------------------------------------------------------------
+def chunk_edges(chunks: Sequence[int]) -> list[int]:
+    """[0, c0, c0 + c1, ..., total]: where each chunk of an axis starts, and the end."""
+    edges = [0]
+    for size in chunks:
+        edges.append(edges[-1] + size)
+    return edges
+
+
+def output_chunks(in_chunks: Sequence[int], stride: int, out_size: int) -> tuple[int, ...]:
+    """The chunks of an output axis, on the stride grid of the input's chunks.
+
+    Output ``o`` is anchored at input position ``o * stride`` (the centre of its window for
+    TensorFlow's "same" at stride 1, its first pixel for "valid"), and belongs to the chunk
+    of the input chunk holding its anchor; anchors past the input go to the last chunk.
+    So output chunks follow the input chunks (equal to them for "same" at stride 1), and
+    chunks that would be empty (input chunks narrower than the stride) are merged away.
+    """
+    inner = [min(-(-edge // stride), out_size) for edge in chunk_edges(in_chunks)[1:-1]]
+    edges = sorted({0, out_size, *inner})
+    return tuple(b - a for a, b in zip(edges, edges[1:]))
+
+
+@dataclass(frozen=True)
+class Span:
+    """What outputs ``out_start .. out_stop - 1`` of one axis read: input positions
+    ``start .. stop - 1`` with ``pad_before`` / ``pad_after`` padded positions around
+    them. The padding is the whole array's, only where the span crosses its border."""
+
+    start: int
+    stop: int
+    pad_before: int
+    pad_after: int
+
+    @property
+    def real(self) -> bool:
+        """False when the windows lie wholly in the padding (no input position read)."""
+        return self.stop > self.start
+
+
+def input_span(out_start: int, out_stop: int, in_size: int, eff_kernel: int, stride: int,
+               pad_before: int) -> Span:
+    """The input span (and border padding) outputs ``out_start .. out_stop - 1`` read.
+
+    Output ``o`` reads padded positions ``o * stride .. o * stride + eff_kernel - 1``, that
+    is input positions from ``o * stride - pad_before``. The halo is whatever the first
+    and last windows reach beyond the chunk: asymmetric in general, and never more than
+    the windows need (a strided conv reads no position its outputs skip at the ends).
+    A span lying wholly in the padding has ``start == stop`` and counts its windows'
+    whole extent as padding.
+    """
+    first = out_start * stride - pad_before
+    last = (out_stop - 1) * stride - pad_before + eff_kernel  # one past the last read
+    start = min(max(first, 0), in_size)
+    stop = max(min(last, in_size), start)
+    if stop == start:
+        return Span(start, start, last - first, 0)
+    return Span(start, stop, start - first, last - stop)
+
+
+def chunks_overlapping(in_chunks: Sequence[int], start: int, stop: int) -> range:
+    """Indices of the chunks of an axis holding any of positions ``start .. stop - 1``."""
+    if stop <= start:
+        return range(0)
+    edges = chunk_edges(in_chunks)
+    return range(bisect.bisect_right(edges, start) - 1, bisect.bisect_right(edges, stop - 1))

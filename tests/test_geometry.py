@@ -166,3 +166,90 @@ def test_positive_pair_value_errors(value):
 def test_positive_pair_type_errors(value):
     with pytest.raises(TypeError, match="stride"):
         _validate.positive_pair(value, "stride")
+
+
+# ---------------------------------------------------------------------------
+# Chunked arrays (fastconv.dask): output chunks, input spans, overlapping chunks
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "in_chunks, stride, out_size, expected",
+    [
+        ((32, 32, 36), 1, 100, (32, 32, 36)),    # "same" at stride 1 keeps the chunks
+        ((32, 32, 36), 2, 50, (16, 16, 18)),     # anchors 2 * o: cuts at ceil(32 / 2) ...
+        ((30, 30, 30), 1, 86, (30, 30, 26)),     # "valid" 5x5: the last chunk is short
+        ((1, 1, 1, 1, 1), 3, 2, (1, 1)),         # 1-pixel chunks narrower than the stride
+        ((5, 5), 1, 3, (3,)),                    # every output anchored in the first chunk
+        ((7,), 2, 4, (4,)),                      # one chunk
+        ((5, 5), 2, 5, (3, 2)),                  # input 4 and its output 2 are in chunk 0
+        ((10, 10), 1, 24, (10, 14)),             # "full": extra outputs go to the last chunk
+    ],
+)
+def test_output_chunks_examples(in_chunks, stride, out_size, expected):
+    assert _geometry.output_chunks(in_chunks, stride, out_size) == expected
+
+
+@pytest.mark.parametrize(
+    "out_range, in_size, eff, stride, pad_before, expected",
+    [
+        # 3x3 "same" at stride 1 (pads 1, 1) on 10 rows, outputs 0..4: rows 0..5, 1 pad on top.
+        ((0, 5), 10, 3, 1, 1, (0, 6, 1, 0)),
+        ((5, 10), 10, 3, 1, 1, (4, 10, 0, 1)),
+        # 4x4 "same" (pads 1, 2): the halo is asymmetric, 1 before and 2 after.
+        ((3, 6), 10, 4, 1, 1, (2, 8, 0, 0)),
+        # 7x7 stride 2 "same" on 224 (pads 2, 3): outputs 16..31 read rows 30..68.
+        ((16, 32), 224, 7, 2, 2, (30, 67, 0, 0)),
+        ((96, 112), 224, 7, 2, 2, (190, 224, 0, 3)),
+        # stride 3 > kernel 2: the last output's window ends well before the next anchor.
+        ((0, 2), 9, 2, 3, 0, (0, 5, 0, 0)),
+        # windows wholly in a large padding read nothing: their extent is all padding.
+        ((0, 1), 3, 3, 1, 5, (0, 0, 3, 0)),
+        ((4, 6), 2, 2, 2, 0, (2, 2, 4, 0)),
+    ],
+)
+def test_input_span_examples(out_range, in_size, eff, stride, pad_before, expected):
+    span = _geometry.input_span(*out_range, in_size, eff, stride, pad_before)
+    assert (span.start, span.stop, span.pad_before, span.pad_after) == expected
+
+
+def test_input_span_is_what_the_windows_read():
+    """Brute force over small axes: the span is the input positions from the first
+    window's first tap to the last window's last (the taps between, which a stride may
+    skip, come along: a kernel call takes one contiguous piece), clipped to the input,
+    and the padding is what the clipping cut off."""
+    for in_size in range(1, 9):
+        for eff in range(1, 6):
+            for stride in range(1, 4):
+                for pad_before in range(0, 4):
+                    pads = (pad_before, 3)
+                    out = _geometry.output_size(in_size, eff, stride, pads)
+                    for o0 in range(out):
+                        for o1 in range(o0 + 1, out + 1):
+                            span = _geometry.input_span(o0, o1, in_size, eff, stride,
+                                                        pad_before)
+                            read = {o * stride - pad_before + j for o in range(o0, o1)
+                                    for j in range(eff)}
+                            real = [p for p in range(min(read), max(read) + 1)
+                                    if 0 <= p < in_size]
+                            extent = max(read) - min(read) + 1
+                            assert span.stop - span.start + span.pad_before \
+                                + span.pad_after == extent
+                            if real:
+                                assert (span.start, span.stop) == (real[0], real[-1] + 1)
+                                assert span.pad_before == real[0] - min(read)
+                            else:
+                                assert not span.real
+
+
+@pytest.mark.parametrize(
+    "chunks, start, stop, expected",
+    [
+        ((5, 7, 1, 9), 0, 5, [0]),
+        ((5, 7, 1, 9), 4, 6, [0, 1]),
+        ((5, 7, 1, 9), 12, 13, [2]),
+        ((5, 7, 1, 9), 11, 14, [1, 2, 3]),
+        ((5, 0, 7), 5, 6, [2]),          # an empty chunk holds nothing
+        ((5, 7), 3, 3, []),
+    ],
+)
+def test_chunks_overlapping_examples(chunks, start, stop, expected):
+    assert list(_geometry.chunks_overlapping(chunks, start, stop)) == expected

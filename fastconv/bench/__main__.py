@@ -34,10 +34,11 @@ def parse_args(argv=None):
                     "OPENBLAS_CORETYPE unset: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
                     "python -m fastconv.bench",
     )
-    ap.add_argument("--suite", choices=("default", "networks"), default="default",
+    ap.add_argument("--suite", choices=("default", "networks", "dask"), default="default",
                     help="'networks': convolution layers from well-known networks, against "
                          "fastconv's methods and PyTorch (numpy, scipy, the naive loop and "
-                         "OpenCV are skipped there, as are the drop-ins)")
+                         "OpenCV are skipped there, as are the drop-ins); 'dask': the same "
+                         "as --dask")
     ap.add_argument("--quick", action="store_true",
                     help="a short subset with few rounds (well under a minute)")
     ap.add_argument("--threads", type=int, default=None, metavar="N",
@@ -61,6 +62,18 @@ def parse_args(argv=None):
     ap.add_argument("--no-signal", action="store_true",
                     help="skip the numpy/scipy drop-ins section (fastconv.convolve / "
                          "correlate2d against np.convolve, scipy.signal, cv2.filter2D)")
+    ap.add_argument("--dask", action="store_true",
+                    help="run the dask section only: fastconv.dask against dask-image on a "
+                         "distributed.LocalCluster, and a batch against the in-memory call "
+                         "(needs fastconv[bench]; heavy: a 1 GiB image by default)")
+    ap.add_argument("--dask-size", type=int, default=None, metavar="S",
+                    help="the dask section's image side (default 16384: 1 GiB float32; "
+                         "2048 with --quick)")
+    ap.add_argument("--dask-chunk", type=int, default=None, metavar="C",
+                    help="the dask section's image chunk side (default 2048)")
+    ap.add_argument("--dask-batch", type=int, default=None, metavar="B",
+                    help="the dask section's batch of 224x224x3 images (default 256; 64 "
+                         "with --quick), in chunks of 32")
     ap.add_argument("--calibrate", action="store_true",
                     help="measure the drop-ins' cost-model constants on this machine (one "
                          "thread) and print them, with the file they go in; times nothing else")
@@ -69,6 +82,9 @@ def parse_args(argv=None):
         ap.error("--threads must be >= 1")
     if args.rounds is not None and args.rounds < 1:
         ap.error("--rounds must be >= 1")
+    for name in ("dask_size", "dask_chunk", "dask_batch"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
 
 
@@ -138,6 +154,39 @@ def _run_signal_section(workloads, dtype, settings, progress):
         "drop-in peers that disagree with fastconv")
 
 
+def _run_dask(args):
+    """The dask section alone (``scaleout``), after the usual header."""
+    import json
+
+    import fastconv
+
+    from . import scaleout
+
+    threads = args.threads if args.threads is not None else fastconv.get_num_threads()
+    limits = set_threads(threads)
+    try:
+        env = report.environment(threads)
+        env["other_cpu_load_at_start"] = load = other_load_now()
+        for line in report.header_lines(env, np.dtype(np.float32), {
+                "rounds": args.rounds or (3 if args.quick else 5), "min_sample": 0,
+                "slow_budget": 0, "slow_call": 0, "seed": 0, "skip": set()}):
+            if not line.startswith("dtype"):  # the conv section's timing rules
+                print(line)
+        if load is not None and load > report.BUSY:
+            print(f"NOTE: other processes are using {load:.0%} of the CPUs: timings will be "
+                  f"noisy")
+        print(flush=True)
+        results = scaleout.main(args, threads, report.Progress(not args.no_progress))
+        if args.json and results is not None:
+            with open(args.json, "w") as f:
+                json.dump({"environment": env, "dask": results}, f, indent=1, default=str)
+            print(f"\nresults written to {args.json}")
+        return 0
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+
+
 def main(argv=None) -> int:
     """Run the benchmark as the command line says; returns the exit status."""
     args = parse_args(argv)
@@ -146,6 +195,8 @@ def main(argv=None) -> int:
         return 0
     if args.calibrate:
         return _run_calibration()
+    if args.dask or args.suite == "dask":
+        return _run_dask(args)
     if args.suite == "networks":
         workloads = select_network_workloads(args.only, args.quick)
         signal_workloads = ()
@@ -195,6 +246,8 @@ def _run(args, argv, threads, workloads, signal_workloads):
     signal_results = (_run_signal_section(signal_workloads, dtype, settings, progress)
                       if signal_workloads else [])
 
+    if not args.quick:
+        print("\n(dask section: python -m fastconv.bench --dask, with fastconv[bench] installed)")
     if args.json:
         report.write_json(args.json, env, settings, dtype,
                           sys.argv[1:] if argv is None else argv, results,
