@@ -152,3 +152,29 @@ def test_pool_builds_match_reference(pool_build, op, pool_size, stride, padding,
     got = _pool2d(op, x.astype(dtype), pool_size, stride=stride, padding=padding,
                   simd=pool_build)
     assert_close(got, expected, dtype, n_terms=9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, groups", [
+    ((1, 3, 37, 5), (3, 3, 5, 8), 1),        # a packed panel of 8 channels
+    ((1, 3, 37, 4), (3, 2, 4, 70), 1),       # wide + narrow blocks + a panel
+    ((1, 3, 37, 6), (3, 3, 2, 6), 3),        # grouped, a panel per group
+    ((1, 3, 300, 3), (3, 3, 1, 3), 3),       # depthwise as flat rows
+    ((1, 3, 37, 40), (3, 3, 1, 40), 40),     # depthwise blocks
+    ((1, 3, 300, 1), (3, 3, 1, 1), 1),       # one channel, register chunks
+])
+def test_every_path_rounds_an_output_pixel_the_same_way(direct_build, xs, ws, groups, dtype,
+                                                        rng):
+    """An output column computed alone (one pixel wide: per-pixel loops) has the same bits
+    as in the whole row (register blocks, flat rows, chunks): every path of a build sums
+    a pixel's taps in one order with the same multiply-add. fastconv.dask's bit-identity
+    rests on it."""
+    x, w = randn(rng, xs).astype(dtype), randn(rng, ws).astype(dtype)
+    b = randn(rng, ws[3]).astype(dtype)
+    whole = _conv2d(x, w, b, groups=groups, method="direct", simd=direct_build)
+    k_w = ws[1]
+    for width in (1, 5, 17):
+        for j in range(0, whole.shape[2] - width + 1, width):
+            part = _conv2d(x[:, :, j:j + width + k_w - 1], w, b, groups=groups,
+                           method="direct", simd=direct_build)
+            np.testing.assert_array_equal(part, whole[:, :, j:j + width], strict=True)

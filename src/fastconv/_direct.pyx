@@ -14,21 +14,33 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
+cdef extern from "fastconv_config.h" nogil:
+    double fc_fma(double a, double b, double c)
+    float fc_fmaf(float a, float b, float c)
+
 from fastconv._geometry cimport (Window, check_conv_contract, input_col, input_row, inside,
                                  make_window, pixel_offset)
+
+
+cdef inline floating _madd(floating a, floating b, floating c) noexcept nogil:
+    """a * b + c, rounded as every kernel path of this build rounds it (fastconv_config.h)."""
+    if floating is float:
+        return fc_fmaf(a, b, c)
+    else:
+        return fc_fma(a, b, c)
 
 
 cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        y[i] += a * x[i]
+        y[i] = _madd(a, x[i], y[i])
 
 
 cdef inline void _multiply_add(Py_ssize_t n, const floating* x, const floating* w,
                                floating* y) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        y[i] += x[i] * w[i]
+        y[i] = _madd(x[i], w[i], y[i])
 
 
 # Register block of the multi-channel kernel: PIX_BLOCK output pixels x COUT_BLOCK output
@@ -271,7 +283,7 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
             for p in range(pix_block):
                 xv = x_pixels[p][offset]
                 for j in range(cout_block):
-                    acc[p][j] += xv * w_row[j]
+                    acc[p][j] = _madd(xv, w_row[j], acc[p][j])
             w_row += w_stride
     else:
         for kh in range(g.k_h):
@@ -285,7 +297,7 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                     for p in range(pix_block):
                         xv = x_pixels[p][r]
                         for j in range(cout_block):
-                            acc[p][j] += xv * w_row[j]
+                            acc[p][j] = _madd(xv, w_row[j], acc[p][j])
                     w_row += w_stride
     if n_store == cout_block:
         for p in range(pix_block):
@@ -338,7 +350,7 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             offset = tap_offsets[t]
             for p in range(pix_block):
                 for j in range(cout_block):
-                    acc[p][j] += x_pixels[p][offset + j] * w_row[j]
+                    acc[p][j] = _madd(x_pixels[p][offset + j], w_row[j], acc[p][j])
             w_row += g.out_c
     else:
         for kh in range(g.k_h):
@@ -350,7 +362,7 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
                 w_row = w + (kh * g.k_w + kw) * g.out_c + c0
                 for p in range(pix_block):
                     for j in range(cout_block):
-                        acc[p][j] += x_pixels[p][j] * w_row[j]
+                        acc[p][j] = _madd(x_pixels[p][j], w_row[j], acc[p][j])
     for p in range(pix_block):
         for j in range(cout_block):
             o[p * g.out_c + j] = acc[p][j]
@@ -580,7 +592,7 @@ cdef inline void _single_channel_chunk(const floating* x, const floating* w, flo
             wv = w[kh * g.k_w + kw]
             src = x + pixel_offset(g, n, ih, input_col(g, ow0, kw))  # stride_w is 1 here
             for j in range(ROW_CHUNK):
-                acc[j] += wv * src[j]
+                acc[j] = _madd(wv, src[j], acc[j])
     for j in range(ROW_CHUNK):
         o[ow0 + j] = acc[j]
 
@@ -626,7 +638,7 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
                     src = x + pixel_offset(g, n, ih, 0) + j0 + (kw * g.dil_w - g.pad_left) * C
                     wv = periodic_w + (kh * g.k_w + kw) * period_len + phase
                     for l in range(ROW_CHUNK):
-                        acc[l] += wv[l] * src[l]
+                        acc[l] = _madd(wv[l], src[l], acc[l])
             for l in range(ROW_CHUNK):
                 o_row[j0 + l] = acc[l]
     for ow in range(g.out_w):
@@ -684,18 +696,18 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
                 if sw == 1:
                     shifted = x_row + start
                     for ow in range(lo, hi):
-                        o[ow] += wv * shifted[ow]
+                        o[ow] = _madd(wv, shifted[ow], o[ow])
                 else:
                     for ow in range(lo, hi):
-                        o[ow] += wv * x_row[ow * sw + start]
+                        o[ow] = _madd(wv, x_row[ow * sw + start], o[ow])
             for ow in range(lo):
                 iw = ow * sw + start
                 if inside(iw, g.in_w):
-                    o[ow] += wv * x_row[iw]
+                    o[ow] = _madd(wv, x_row[iw], o[ow])
             for ow in range(hi, g.out_w):
                 iw = ow * sw + start
                 if inside(iw, g.in_w):
-                    o[ow] += wv * x_row[iw]
+                    o[ow] = _madd(wv, x_row[iw], o[ow])
 
 
 def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,

@@ -22,6 +22,19 @@ static inline int fc_omp_max_threads(void) { return 1; }
 #define FC_COMPILER "unknown"
 #endif
 
+/* One multiply-add, rounded the same way on every code path of a build: a fused
+ * multiply-add where the build targets FMA hardware, a product then a sum elsewhere.
+ * The kernels are compiled with -ffp-contract=off, so the compiler never fuses on its
+ * own: a vectorised register block and a scalar per-pixel loop then give the same bits
+ * for the same sum, whatever path an output pixel takes (fastconv.dask relies on it). */
+#if defined(__FMA__) || defined(__AVX512F__)
+#define fc_fma(a, b, c) __builtin_fma((a), (b), (c))
+#define fc_fmaf(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+static inline double fc_fma(double a, double b, double c) { return a * b + c; }
+static inline float fc_fmaf(float a, float b, float c) { return a * b + c; }
+#endif
+
 /* The instruction sets the compiler was allowed to emit everywhere (the build's baseline). */
 #define FC_STR_(x) #x
 static const char fc_simd_baseline[] = ""
