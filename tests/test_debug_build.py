@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _config, conv, pool
+from fastconv import _config, _dispatch, _im2col
 
 pytestmark = pytest.mark.skipif(not _config.debug_build(),
                                 reason="release build (FASTCONV_DEBUG=1 builds the debug one)")
@@ -44,7 +44,8 @@ def test_show_config_reports_the_debug_build(capsys):
 @pytest.mark.parametrize("kernel", ["direct", "im2col"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv_kernels_check_bounds(kernel, dtype):
-    fn = (conv._direct.conv2d_direct if kernel == "direct" else conv._im2col.conv2d_im2col)
+    fn = (_dispatch.build("_direct")[1].conv2d_direct if kernel == "direct"
+          else _im2col.conv2d_im2col)
     x = np.ones((1, 3, 3, 0), dtype)       # C_in = 0: the [0, 0, 0, 0] element does not exist
     w = np.ones((3, 3, 0, 2), dtype)
     bias = np.zeros(2, dtype)
@@ -56,7 +57,7 @@ def test_conv_kernels_check_bounds(kernel, dtype):
 @pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_pool_kernels_check_bounds(op, dtype):
-    fn = getattr(pool._pool, op)
+    fn = getattr(_dispatch.build("_pool")[1], op)
     x = np.ones((1, 4, 4, 0), dtype)
     out = np.zeros((1, 2, 2, 0), dtype)
     with pytest.raises(IndexError, match="Out of bounds on buffer access"):

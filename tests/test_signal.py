@@ -967,7 +967,11 @@ def test_small_problems_go_to_numpy_and_scipy_loops(rng):
         actual = fastconv.correlate(v, a.tolist(), mode)
         assert actual.dtype == expected.dtype
         np.testing.assert_array_equal(actual, expected)
-    assert kernels_differ, "fastconv's kernels give NumPy's bits here: the test proves nothing"
+    # FMA builds round differently from NumPy's product-then-sum loop, so there the bits
+    # also show who computed; the baseline build may match them, and the cost-model
+    # assertions above pin the routing alone.
+    fma_build = fastconv._dispatch.SIMD_LEVEL != "baseline"
+    assert kernels_differ or not fma_build, "fastconv's kernels give NumPy's bits here"
     k64 = rand(rng, (3, 3), F64)
     for dtype in (F64, F32):
         x, k = rand(rng, (12, 10), dtype), k64.astype(dtype)
@@ -980,8 +984,8 @@ def test_small_problems_go_to_numpy_and_scipy_loops(rng):
             np.testing.assert_array_equal(actual, expected)
             kernels_differ |= bool((kernels.correlate2d(x, k, "same", boundary)
                                     != expected).any())
-        if dtype == F32:
-            assert kernels_differ, "fastconv's kernels give SciPy's bits: proves nothing"
+        if dtype == F32 and fma_build:
+            assert kernels_differ, "fastconv's kernels give SciPy's bits here"
     # 80 * 80 * 9 multiply-adds: fastconv's kernel, its bits, not SciPy's.
     big, k32 = rand(rng, (80, 80), F32), k64.astype(F32)
     assert not cost.scipy_is_faster(80 * 80 * 9, DEFAULT)
