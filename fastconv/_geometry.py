@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from ._typing import IntPair, PadPairs
-from ._validate import INDEX_MAX, padding_spec, positive_pair
+from ._validate import INDEX_MAX, nonnegative_int, padding_spec, positive_pair
 
 
 def effective_kernel(kernel: Sequence[int], dilation: Sequence[int]) -> IntPair:
@@ -151,3 +151,106 @@ def scipy_pads(in_shape: Sequence[int], k_shape: Sequence[int], mode: int,
         before = {FULL: k - 1, VALID: 0, SAME: k // 2 if flip else (k - 1) // 2}[mode]
         pads.append((before, mode_output_size(n, k, mode) + k - 1 - n - before))
     return (pads[0], pads[1])
+
+
+# ---------------------------------------------------------------------------
+# Gradients and transposed convolution: the forward window seen from dy
+# ---------------------------------------------------------------------------
+def consistent_input_sizes(out: int, eff_kernel: int, stride: int, padding: Any,
+                           axis: int) -> IntPair:
+    """(lo, hi): the input sizes along ``axis`` (0 rows, 1 columns) from which the forward
+    window gives ``out`` outputs. Stride > 1 leaves ``stride`` of them; the gradient
+    functions take the forward call's shape to settle which."""
+    spec = padding_spec(padding)
+    if spec == "same":
+        return ((out - 1) * stride + 1, out * stride)
+    before, after = (0, 0) if isinstance(spec, str) else spec[axis]
+    lo = (out - 1) * stride + eff_kernel - before - after
+    return (max(lo, 1), lo + stride - 1)
+
+
+def gradient_window(in_hw: Sequence[int], kernel_hw: Sequence[int], dy_hw: Sequence[int],
+                    stride: Any, dilation: Any, padding: Any, *, pool: bool = False,
+                    shape_name: str = "input_shape") -> Window:
+    """The forward window (conv, or pooling with ``pool``) from ``in_hw``, which must
+    produce ``dy_hw``; otherwise a ValueError stating the input sizes that would, as
+    TensorFlow and PyTorch do."""
+    if pool:
+        window = pool_window(in_hw, kernel_hw, stride, padding)
+    else:
+        window = conv_window(in_hw, kernel_hw, stride, dilation, padding)
+    if tuple(window.out_hw) != tuple(dy_hw):
+        eff = effective_kernel(window.size, window.dilation)
+        ranges = [consistent_input_sizes(o, k, s, padding, axis)
+                  for axis, (o, k, s) in enumerate(zip(dy_hw, eff, window.stride))]
+        what = "pool_size" if pool else "kernel"
+        raise ValueError(
+            f"{shape_name} has height and width {tuple(in_hw)}, but a forward call with "
+            f"{what} {tuple(window.size)}, stride {window.stride}, dilation "
+            f"{window.dilation} and padding {padding!r} gives dy's {tuple(dy_hw)} only from "
+            f"heights in [{ranges[0][0]}, {ranges[0][1]}] and widths in "
+            f"[{ranges[1][0]}, {ranges[1][1]}] (it would give {window.out_hw})"
+        )
+    return window
+
+
+def transpose_output_size(size: int, eff_kernel: int, stride: int, padding: Any, axis: int,
+                          output_padding: Optional[int]) -> int:
+    """Keras' ``deconv_output_length`` for one axis of a transposed convolution.
+
+    ``output_padding`` None infers the size: ``size * stride`` for "same" and
+    ``size * stride + max(eff_kernel - stride, 0)`` for "valid"; explicit padding
+    (before, after) gives ``(size - 1) * stride + eff_kernel - before - after``.
+    Otherwise ``(size - 1) * stride + eff_kernel - 2 * (eff_kernel // 2)`` ("same") or
+    ``- before - after`` (explicit, "valid" being zeros), plus ``output_padding``.
+    """
+    spec = padding_spec(padding)
+    if output_padding is None:
+        if spec == "same":
+            return size * stride
+        if spec == "valid":
+            return size * stride + max(eff_kernel - stride, 0)
+    if spec == "same":
+        trim = 2 * (eff_kernel // 2)
+    elif isinstance(spec, str):  # "valid"
+        trim = 0
+    else:
+        trim = sum(spec[axis])
+    return (size - 1) * stride + eff_kernel - trim + (output_padding or 0)
+
+
+def transpose_output_hw(in_hw: Sequence[int], kernel_hw: Sequence[int], stride: Any,
+                        dilation: Any, padding: Any, output_padding: Any) -> IntPair:
+    """(OH, OW) of conv2d_transpose. ``output_padding`` (None, an int or a pair) must be
+    lower than the stride, as in Keras."""
+    stride_hw = positive_pair(stride, "stride")
+    dilation_hw = positive_pair(dilation, "dilation")
+    eff = effective_kernel(kernel_hw, dilation_hw)
+    extra: tuple[Optional[int], Optional[int]] = (None, None)
+    if output_padding is not None:
+        extra = _nonnegative_pair(output_padding, "output_padding")
+        for e, s in zip(extra, stride_hw):
+            if e is not None and e >= s:
+                raise ValueError(
+                    f"output_padding {output_padding!r} must be lower than the stride "
+                    f"{stride_hw} along each axis"
+                )
+    sizes = [transpose_output_size(n, k, s, padding, axis, e)
+             for axis, (n, k, s, e) in enumerate(zip(in_hw, eff, stride_hw, extra))]
+    if min(sizes) < 1:
+        raise ValueError(
+            f"conv2d_transpose of an input of height and width {tuple(in_hw)} with padding "
+            f"{padding!r} gives an empty output {tuple(sizes)}"
+        )
+    return sizes[0], sizes[1]
+
+
+def _nonnegative_pair(value: Any, name: str) -> IntPair:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        pair = (nonnegative_int(value[0], name), nonnegative_int(value[1], name))
+    else:
+        n = nonnegative_int(value, name)
+        pair = (n, n)
+    return pair

@@ -132,3 +132,64 @@ def pool2d_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[i
     out_values = batch * out_hw[0] * out_hw[1] * channels
     work = math.prod(x_shape) + out_values * pool[0] * pool[1]
     return PoolPlan(threads_for(workers, work, batch * out_hw[0]), kernels, level)
+
+
+# ---------------------------------------------------------------------------
+# Gradients
+# ---------------------------------------------------------------------------
+# A group narrower than this (cin_g * cout_g; depthwise is 1) has no matrix product
+# worth a BLAS call: its gradients run a direct loop over channels.
+MIN_BLAS_GROUP = 16
+# conv2d_grad_weight sums the batch in chunks, each into its own partial sum added in
+# a fixed order: the count depends on the shapes only, never on the thread count, so
+# the result is the same bits on any number of threads. It bounds the threads that
+# can share the sum, and the partial sums' memory is capped.
+GRAD_WEIGHT_MAX_CHUNKS = 16
+GRAD_WEIGHT_PARTIAL_BYTES = 64 << 20
+GRAD_WEIGHT_MIN_TILE_ROWS = 32
+
+
+@dataclass(frozen=True)
+class GradPlan:
+    """How one gradient call runs."""
+
+    use_blas: bool              # one GEMM per tap (input) or per tile (weight); else direct
+    threads: int
+    tile_rows: int = 0          # grad_weight: output pixels per tile
+    chunks: int = 1             # grad_weight: partial sums
+
+
+def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                    dy_hw: tuple[int, int], groups: int,
+                    workers: Optional[int] = None) -> GradPlan:
+    """conv2d_grad_input: the kernel's prange runs over dx rows (image, row)."""
+    k_h, k_w, cin_per_group, c_out = w_shape
+    use_blas = cin_per_group * (c_out // groups) >= MIN_BLAS_GROUP
+    macs = dx_shape[0] * dy_hw[0] * dy_hw[1] * k_h * k_w * cin_per_group * c_out
+    return GradPlan(use_blas, threads_for(workers, macs, dx_shape[0] * dx_shape[1]))
+
+
+def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                     dy_hw: tuple[int, int], dtype: np.dtype, groups: int,
+                     workers: Optional[int] = None) -> GradPlan:
+    """conv2d_grad_weight: tiles of output pixels, grouped in chunks (see above)."""
+    k_h, k_w, cin_per_group, c_out = w_shape
+    use_blas = cin_per_group * (c_out // groups) >= MIN_BLAS_GROUP
+    k_len = k_h * k_w * cin_per_group
+    pixels = x_shape[0] * dy_hw[0] * dy_hw[1]
+    itemsize = np.dtype(dtype).itemsize
+    rows = min(im2col_tile_rows(k_len, itemsize),
+               max(GRAD_WEIGHT_MIN_TILE_ROWS, -(-pixels // GRAD_WEIGHT_MAX_CHUNKS)))
+    n_tiles = -(-pixels // rows)
+    w_bytes = max(1, k_len * c_out * itemsize)
+    chunks = max(1, min(GRAD_WEIGHT_MAX_CHUNKS, n_tiles, 1 + GRAD_WEIGHT_PARTIAL_BYTES // w_bytes))
+    macs = pixels * k_len * c_out
+    return GradPlan(use_blas, threads_for(workers, macs, chunks), rows, chunks)
+
+
+def pool_grad_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[int, int],
+                   workers: Optional[int] = None) -> int:
+    """Threads for a pooling gradient: its prange runs over (image, block of 32 channels)."""
+    batch, _, _, channels = x_shape
+    work = 2 * math.prod(x_shape) + batch * out_hw[0] * out_hw[1] * channels * pool[0] * pool[1]
+    return threads_for(workers, work, batch * -(-channels // 32))
