@@ -254,3 +254,25 @@ def _nonnegative_pair(value: Any, name: str) -> IntPair:
         n = nonnegative_int(value, name)
         pair = (n, n)
     return pair
+
+
+def unit_stride_adjoint_padding(window: Window, in_hw: Sequence[int]) -> Optional[PadPairs]:
+    """Padding under which conv2d_grad_input of a unit-stride ``window`` over ``in_hw`` is a
+    plain unit-stride correlation of dy with the rotated kernel, or None (stride > 1, or
+    padding wider than the dilated kernel, which would need a cropped dy).
+
+    conv2d reads dx row oh - top + kh*dh for output row oh, so dx row ih collects dy rows
+    ih + top - kh*dh: with kh' = KH - 1 - kh that is a correlation over dy padded by
+    eff - 1 - top before, and by whatever makes the result ``in_hw`` after.
+    """
+    if window.stride != (1, 1):
+        return None
+    eff = effective_kernel(window.size, window.dilation)
+    pads = []
+    for n, out, k, (before, _) in zip(in_hw, window.out_hw, eff, window.pads):
+        top = k - 1 - before
+        bottom = n + k - 1 - out - top
+        if top < 0 or bottom < 0:
+            return None
+        pads.append((top, bottom))
+    return (pads[0], pads[1])

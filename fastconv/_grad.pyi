@@ -20,6 +20,7 @@ def conv2d_grad_input(
     pad_top_left: tuple[SupportsIndex, SupportsIndex],
     groups: SupportsIndex,
     use_blas: bool,
+    band_rows: SupportsIndex,
     n_threads: int,
 ) -> None: ...
 def conv2d_grad_weight(

@@ -146,27 +146,51 @@ MIN_BLAS_GROUP = 16
 # can share the sum, and the partial sums' memory is capped.
 GRAD_WEIGHT_MAX_CHUNKS = 16
 GRAD_WEIGHT_PARTIAL_BYTES = 64 << 20
-GRAD_WEIGHT_MIN_TILE_ROWS = 32
+# grad_weight's GEMM reduces over a tile's rows and rewrites the K x C_out sum per tile:
+# short tiles make it memory-bound (3x3x512x512: 56-row tiles ran 5x slower than torch).
+# So tiles hold at least 256 rows, and as many as fit the patch budget up to 1024.
+GRAD_WEIGHT_MIN_TILE_ROWS = 256
+GRAD_WEIGHT_MAX_TILE_ROWS = 1024
 
 
 @dataclass(frozen=True)
 class GradPlan:
     """How one gradient call runs."""
 
-    use_blas: bool              # one GEMM per tap (input) or per tile (weight); else direct
+    use_blas: bool              # GEMM paths; else a direct loop (depthwise)
     threads: int
-    tile_rows: int = 0          # grad_weight: output pixels per tile
+    tile_rows: int = 0          # grad_input: dy rows per band; grad_weight: pixels per tile
     chunks: int = 1             # grad_weight: partial sums
 
 
+def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
+    return w_shape[2] * (w_shape[3] // groups) >= MIN_BLAS_GROUP
+
+
+# grad_weight's GEMM has M = KH*KW*C_in/groups: with a few input channels OpenBLAS runs
+# it far below peak (3x3x1x32 on MNIST: 7x slower than PyTorch), while the direct loop
+# vectorizes over the output channels.
+MIN_BLAS_WEIGHT_CHANNELS = 8
+
+
 def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],
-                    dy_hw: tuple[int, int], groups: int,
-                    workers: Optional[int] = None) -> GradPlan:
-    """conv2d_grad_input: the kernel's prange runs over dx rows (image, row)."""
+                    dy_hw: tuple[int, int], stride_h: int, dilation_h: int, dtype: np.dtype,
+                    groups: int, workers: Optional[int] = None) -> GradPlan:
+    """conv2d_grad_input: bands of dy rows (GEMM + col2im), each band's columns within the
+    im2col tile budget but at least the kernel's height (so that bands two apart never
+    write the same dx row); the direct loop runs over dx rows."""
     k_h, k_w, cin_per_group, c_out = w_shape
-    use_blas = cin_per_group * (c_out // groups) >= MIN_BLAS_GROUP
     macs = dx_shape[0] * dy_hw[0] * dy_hw[1] * k_h * k_w * cin_per_group * c_out
-    return GradPlan(use_blas, threads_for(workers, macs, dx_shape[0] * dx_shape[1]))
+    if not _blas_worthy(w_shape, groups):
+        return GradPlan(False, threads_for(workers, macs, dx_shape[0] * dx_shape[1]))
+    k_len = k_h * k_w * cin_per_group
+    pixels_per_band = im2col_tile_rows(k_len, np.dtype(dtype).itemsize)
+    eff_h = (k_h - 1) * dilation_h + 1
+    band_rows = max(-(-eff_h // stride_h), pixels_per_band // dy_hw[1], 1)
+    band_rows = min(band_rows, max(dy_hw[0], -(-eff_h // stride_h)))
+    bands = -(-dy_hw[0] // band_rows)
+    parallel = dx_shape[0] * max(1, bands // 2)
+    return GradPlan(True, threads_for(workers, macs, parallel), band_rows)
 
 
 def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
@@ -174,16 +198,17 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
                      workers: Optional[int] = None) -> GradPlan:
     """conv2d_grad_weight: tiles of output pixels, grouped in chunks (see above)."""
     k_h, k_w, cin_per_group, c_out = w_shape
-    use_blas = cin_per_group * (c_out // groups) >= MIN_BLAS_GROUP
     k_len = k_h * k_w * cin_per_group
     pixels = x_shape[0] * dy_hw[0] * dy_hw[1]
     itemsize = np.dtype(dtype).itemsize
-    rows = min(im2col_tile_rows(k_len, itemsize),
-               max(GRAD_WEIGHT_MIN_TILE_ROWS, -(-pixels // GRAD_WEIGHT_MAX_CHUNKS)))
+    rows = max(GRAD_WEIGHT_MIN_TILE_ROWS,
+               min(GRAD_WEIGHT_MAX_TILE_ROWS, IM2COL_TILE_BYTES // max(1, k_len * itemsize)))
+    rows = min(rows, BLAS_INT_MAX // max(1, k_len))
     n_tiles = -(-pixels // rows)
     w_bytes = max(1, k_len * c_out * itemsize)
     chunks = max(1, min(GRAD_WEIGHT_MAX_CHUNKS, n_tiles, 1 + GRAD_WEIGHT_PARTIAL_BYTES // w_bytes))
     macs = pixels * k_len * c_out
+    use_blas = _blas_worthy(w_shape, groups) and cin_per_group >= MIN_BLAS_WEIGHT_CHANNELS
     return GradPlan(use_blas, threads_for(workers, macs, chunks), rows, chunks)
 
 

@@ -6,17 +6,24 @@ plan -> kernel (``fastconv._grad``).
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import _blas_threads, _grad, _validate
-from ._geometry import gradient_window, transpose_output_hw
+from . import _blas_threads, _dispatch, _validate
+from .conv import _conv2d
+from ._geometry import gradient_window, transpose_output_hw, unit_stride_adjoint_padding
 from ._plan import grad_input_plan, grad_weight_plan, pool_grad_plan
 from ._typing import ArrayLike, IntOrPair, Padding
 
 __all__ = ["conv2d_grad_input", "conv2d_grad_weight", "conv2d_transpose", "max_pool2d_grad",
            "avg_pool2d_grad"]
+
+
+def _kernels() -> ModuleType:
+    """The build of fastconv._grad chosen at import for this CPU (see _dispatch)."""
+    return _dispatch.build("_grad")[1]
 
 
 def _as_batched_shape(shape: tuple[int, ...], unbatched: bool) -> tuple[int, ...]:
@@ -115,15 +122,29 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     target4 = target[np.newaxis] if unbatched else target
     if target4.size == 0:
         return _validate.finish(target, result)
+    adjoint_pads = unit_stride_adjoint_padding(window, dx_shape[1:3])
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
+    elif adjoint_pads is not None:
+        # Unit stride: the adjoint is a correlation of dy with the kernel rotated by 180
+        # degrees and its channel axes swapped, which conv2d's own kernels compute (the
+        # register-blocked direct kernel, depthwise included).
+        k_h, k_w, cin_per_group, c_out = w.shape
+        rotated = (np.asarray(w, dtype=dtype)[::-1, ::-1]
+                   .reshape(k_h, k_w, cin_per_group, n_groups, c_out // n_groups)
+                   .transpose(0, 1, 4, 3, 2)
+                   .reshape(k_h, k_w, c_out // n_groups, n_groups * cin_per_group))
+        _conv2d(dy4.astype(dtype, copy=False), rotated, padding=adjoint_pads,
+                dilation=window.dilation, groups=n_groups, out=target4, workers=n_workers)
     else:
-        plan = grad_input_plan(dx_shape, w.shape, window.out_hw, n_groups, n_workers)
+        plan = grad_input_plan(dx_shape, w.shape, window.out_hw, window.stride[0],
+                               window.dilation[0], dtype, n_groups, n_workers)
         dy_c = np.ascontiguousarray(dy4, dtype=dtype)
         w_c = np.ascontiguousarray(w, dtype=dtype)
         with _blas_threads.single_threaded_blas():
-            _grad.conv2d_grad_input(dy_c, w_c, target4, window.stride, window.dilation,
-                                    window.pad_top_left, n_groups, plan.use_blas, plan.threads)
+            _kernels().conv2d_grad_input(dy_c, w_c, target4, window.stride, window.dilation,
+                                    window.pad_top_left, n_groups, plan.use_blas,
+                                    plan.tile_rows, plan.threads)
     if bias is not None:
         target4 += bias.astype(dtype, copy=False)
     return _validate.finish(target, result)
@@ -210,7 +231,7 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
         x4 = np.pad(x4, ((0, 0), window.pads[0], window.pads[1], (0, 0)))
         pad_top_left = (0, 0)
     with _blas_threads.single_threaded_blas():
-        _grad.conv2d_grad_weight(x4, dy4, target, window.stride, window.dilation,
+        _kernels().conv2d_grad_weight(x4, dy4, target, window.stride, window.dilation,
                                  pad_top_left, n_groups, plan.use_blas, plan.tile_rows,
                                  plan.chunks, plan.threads)
     return _validate.finish(target, result)
@@ -323,10 +344,10 @@ def _pool_grad(op: str, x: Optional[np.ndarray], dy: Any, input_shape: tuple[int
     dy4 = np.ascontiguousarray(dy4, dtype=dtype)
     geometry = (window.size, window.stride, window.pad_top_left, threads)
     if x is None:
-        _grad.avg_pool2d_grad(dy4, target4, *geometry)
+        _kernels().avg_pool2d_grad(dy4, target4, *geometry)
     else:
         x4 = np.ascontiguousarray(x.reshape(dx_shape), dtype=dtype)
-        _grad.max_pool2d_grad(x4, dy4, target4, *geometry)
+        _kernels().max_pool2d_grad(x4, dy4, target4, *geometry)
     return _validate.finish(target, result)
 
 

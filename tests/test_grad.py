@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import fastconv
 from fastconv import reference
-from fastconv._plan import MIN_BLAS_GROUP, grad_weight_plan
+from fastconv._geometry import conv_window, unit_stride_adjoint_padding
+from fastconv._plan import grad_input_plan, grad_weight_plan
 from _hypothesis_profiles import budget
 from conftest import DTYPES, assert_close, randn
 
@@ -33,6 +34,9 @@ CONV_CASES = [
     ((2, 11, 11, 1), (3, 3, 1, 32), {"padding": "same"}),                     # narrow input
     ((1, 13, 13, 32), (3, 3, 32, 2), {"stride": 2, "padding": "same"}),       # narrow output
     ((3, 16, 16, 8), (4, 4, 8, 8), {"stride": 2, "padding": "same"}),
+    ((2, 6, 5, 8), (1, 1, 8, 16), {"padding": ((1, 0), (2, 1))}),          # pad > kernel
+    ((2, 9, 9, 16), (3, 3, 16, 16), {"padding": 2}),
+    ((2, 9, 9, 16), (3, 3, 8, 16), {"groups": 2, "stride": 2, "dilation": 2, "padding": 3}),
 ]
 CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_CASES]
 
@@ -66,9 +70,25 @@ def test_conv2d_grad_weight_matches_the_reference(rng, x_shape, w_shape, kwargs,
     assert_close(got, expected, dtype, n_terms=dy.size // dy.shape[-1])
 
 
-def test_the_cases_cover_both_kernel_paths():
-    paths = {w[2] * (w[3] // kw.get("groups", 1)) >= MIN_BLAS_GROUP for _, w, kw in CONV_CASES}
-    assert paths == {True, False}
+def _paths(x_shape, w_shape, kwargs):
+    """(grad_input's path, grad_weight's path) for one case, as the plan chooses them."""
+    groups = kwargs.get("groups", 1)
+    window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1),
+                         kwargs.get("dilation", 1), kwargs.get("padding", "valid"))
+    if unit_stride_adjoint_padding(window, x_shape[1:3]) is not None:
+        input_path = "conv2d"
+    else:
+        plan = grad_input_plan(x_shape, w_shape, window.out_hw, window.stride[0],
+                               window.dilation[0], np.dtype(np.float32), groups)
+        input_path = "col2im" if plan.use_blas else "direct"
+    plan = grad_weight_plan(x_shape, w_shape, window.out_hw, np.dtype(np.float32), groups)
+    return input_path, "gemm" if plan.use_blas else "direct"
+
+
+def test_the_cases_cover_every_kernel_path():
+    paths = [_paths(*case) for case in CONV_CASES]
+    assert {p[0] for p in paths} == {"conv2d", "col2im", "direct"}
+    assert {p[1] for p in paths} == {"gemm", "direct"}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,13 +1,12 @@
 """Gradients of conv2d and of the pools: compute only, on data the caller prepared.
 
-conv2d_grad_input walks the rows of dx. For one dx row, each kernel row kh either
-meets a dy row (ih + pad_top - kh*dh divisible by the stride) or not; each kernel
-column kw meets one stride phase of the row's columns, the columns iw with
-iw + pad_left - kw*dw divisible by the stride, and those read consecutive dy
-pixels. So each (kh, kw) is one GEMM: a run of dy pixels (rows C_out apart) times
-the tap's kernel slice transposed, added into every stride-th dx pixel (rows
-stride*C_in apart). No zeros are inserted and nothing is packed. A dx row is owned
-by one thread, so the threads never write the same memory.
+conv2d_grad_input is a GEMM followed by col2im, band by band: a band of dy rows
+times the kernel (transposed) gives each dy pixel's receptive-field gradient, which
+is added back where conv2d read it. No zeros are inserted. Bands far enough apart
+never touch the same dx row, so the even bands run in parallel, then the odd ones.
+Depthwise layers go by dx rows instead: for one dx row, a kernel row kh meets a dy
+row only when ih + pad_top - kh*dh is a multiple of the stride, and a kernel column
+meets one stride phase of the row's columns, which read consecutive dy pixels.
 
 conv2d_grad_weight packs a tile of receptive fields (im2col, as the forward pass)
 and adds patches^T @ dy_tile into a partial sum. The tiles are cut into chunks
@@ -68,9 +67,10 @@ cdef inline Py_ssize_t _tap_columns(const Window* g, Py_ssize_t kw, Py_ssize_t* 
 # ---------------------------------------------------------------------------
 # conv2d_grad_input
 # ---------------------------------------------------------------------------
-cdef void _grad_input_row(const floating* dy, const floating* w, floating* dx, Window* g,
-                          Py_ssize_t row, bint use_blas) noexcept nogil:
-    """dx[n, ih, :, :] = the sum, over the taps that read it, of dy times the tap."""
+cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating* dx, Window* g,
+                                 Py_ssize_t row) noexcept nogil:
+    """dx[n, ih, :, :] = the sum, over the taps that read it, of dy times the tap: a
+    direct loop, for groups too narrow for a matrix product (depthwise)."""
     cdef:
         Py_ssize_t n = row // g.in_h, ih = row % g.in_h
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
@@ -86,20 +86,11 @@ cdef void _grad_input_row(const floating* dy, const floating* w, floating* dx, W
             continue
         for kw in range(g.k_w):
             count = _tap_columns(g, kw, &ow0, &iw0)
-            if count == 0:
-                continue
             tap = kh * g.k_w + kw
             dy_px = dy + ((n * g.out_h + oh) * g.out_w + ow0) * g.out_c
             dx_px = dx_row + iw0 * g.in_c
             w_tap = w + tap * cin_g * g.out_c
-            if use_blas:
-                # dx pixels (count x cin_g) += dy run (count x cout_g) @ w_tap[:, grp]^T
-                for grp in range(g.groups):
-                    gemm_rowmajor_op(False, True, <int> count, <int> cin_g, <int> cout_g,
-                                     dy_px + grp * cout_g, <int> g.out_c,
-                                     w_tap + grp * cout_g, <int> g.out_c, 1,
-                                     dx_px + grp * cin_g, <int> (g.stride_w * g.in_c))
-            elif cin_g == 1 and cout_g == 1:
+            if cin_g == 1 and cout_g == 1:
                 # Depthwise: channel c of dx meets channel c of dy and of the kernel.
                 for i in range(count):
                     for c in range(g.in_c):
@@ -119,26 +110,116 @@ cdef void _grad_input_row(const floating* dy, const floating* w, floating* dx, W
                     dx_px += g.stride_w * g.in_c
 
 
+cdef inline bint _is_pointwise(const Window* g) noexcept nogil:
+    """A 1x1 kernel, unit stride, no padding: input and output pixels correspond one to one."""
+    return (g.k_h == 1 and g.k_w == 1 and g.stride_h == 1 and g.stride_w == 1
+            and g.pad_top == 0 and g.pad_left == 0
+            and g.out_h == g.in_h and g.out_w == g.in_w)
+
+
+cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, Window* g,
+                           Py_ssize_t n, Py_ssize_t oh0, Py_ssize_t oh1,
+                           floating* cols) noexcept nogil:
+    """Add the contributions of dy rows [oh0, oh1) of image n into dx (GEMM, then col2im).
+
+    cols = dy_rows @ w_group^T holds, for each dy pixel, its receptive field's gradient
+    in the kernel's (kh, kw, c) order; col2im adds each field back where conv2d read it.
+    """
+    cdef:
+        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+        Py_ssize_t k_len = g.k_h * g.k_w * cin_g
+        Py_ssize_t rows = (oh1 - oh0) * g.out_w
+        Py_ssize_t grp, r, oh, ow, kh, kw, ih, iw, c
+        const floating* dy_rows = dy + (n * g.out_h + oh0) * g.out_w * g.out_c
+        const floating* src
+        floating* dst
+    for grp in range(g.groups):
+        if _is_pointwise(g):
+            # dx's pixels are dy's: the product lands in place.
+            gemm_rowmajor_op(False, True, <int> rows, <int> cin_g, <int> cout_g,
+                             dy_rows + grp * cout_g, <int> g.out_c, w + grp * cout_g,
+                             <int> g.out_c, 0, dx + pixel_offset(g, n, oh0, 0) + grp * cin_g,
+                             <int> g.in_c)
+            continue
+        gemm_rowmajor_op(False, True, <int> rows, <int> k_len, <int> cout_g,
+                         dy_rows + grp * cout_g, <int> g.out_c, w + grp * cout_g,
+                         <int> g.out_c, 0, cols, <int> k_len)
+        for r in range(rows):
+            oh = oh0 + r // g.out_w
+            ow = r % g.out_w
+            src = cols + r * k_len
+            for kh in range(g.k_h):
+                ih = input_row(g, oh, kh)
+                if not inside(ih, g.in_h):
+                    src += g.k_w * cin_g
+                    continue
+                for kw in range(g.k_w):
+                    iw = input_col(g, ow, kw)
+                    if inside(iw, g.in_w):
+                        dst = dx + pixel_offset(g, n, ih, iw) + grp * cin_g
+                        for c in range(cin_g):
+                            dst[c] += src[c]
+                    src += cin_g
+
+
 def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
                       floating[:, :, :, ::1] dx, tuple stride, tuple dilation,
-                      tuple pad_top_left, Py_ssize_t groups, bint use_blas, int n_threads):
+                      tuple pad_top_left, Py_ssize_t groups, bint use_blas,
+                      Py_ssize_t band_rows, int n_threads):
     """dx = the adjoint of conv2d(., w) applied to dy, written in place.
 
-    ``use_blas`` runs one GEMM per tap and dx row (the caller keeps BLAS on one
-    thread); otherwise a direct loop. Channels and groups must fit a BLAS int.
+    With ``use_blas``, each image's dy rows are cut into bands of ``band_rows``; a band
+    is one GEMM and a col2im. Bands b and b + 2 never write the same dx row when
+    band_rows * stride_h >= the dilated kernel height (the caller's duty; checked), so
+    the even bands run in parallel, then the odd ones. Otherwise (depthwise), a direct
+    loop over dx rows. Workspace: one band's columns per thread.
     """
     cdef Window g = make_window(dx.shape, dy.shape, (w.shape[0], w.shape[1]),
                                 stride, dilation, pad_top_left, groups)
     check_conv_contract(&g, w.shape[2], w.shape[3], dy.shape[3])
     if dx.shape[0] != dy.shape[0] or n_threads < 1:
         raise ValueError("kernel contract: dx and dy batch sizes differ, or n_threads < 1")
-    cdef Py_ssize_t row
+    if use_blas and (band_rows < 1 or band_rows * g.stride_h < (g.k_h - 1) * g.dil_h + 1
+                     or band_rows * g.out_w * g.k_h * g.k_w * (g.in_c // g.groups) > 2**31 - 1):
+        raise ValueError("kernel contract: band_rows must cover the kernel's height and its "
+                         "columns fit a BLAS int")
+    cdef:
+        Py_ssize_t row, item, band, n, phase
+        Py_ssize_t k_len = g.k_h * g.k_w * (g.in_c // g.groups)
+        Py_ssize_t bands = (g.out_h + band_rows - 1) // band_rows if use_blas else 0
+        int team = n_threads
+        floating* cols = NULL
+        floating* dx_ptr = &dx[0, 0, 0, 0]
+        bint pointwise = _is_pointwise(&g)
     if g.batch * g.in_h == 0:
         return
-    with nogil:
-        for row in prange(g.batch * g.in_h, num_threads=n_threads, schedule="dynamic"):
-            _grad_input_row(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], &g, row,
-                            use_blas)
+    if not use_blas:
+        with nogil:
+            for row in prange(g.batch * g.in_h, num_threads=n_threads, schedule="dynamic"):
+                _grad_input_row_direct(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, row)
+        return
+    team = <int> min(<Py_ssize_t> n_threads, max(1, g.batch * ((bands + 1) // 2)))
+    if not pointwise:
+        cols = <floating*> malloc(team * band_rows * g.out_w * k_len * sizeof(floating))
+        if cols == NULL:
+            raise MemoryError("conv2d_grad_input: cannot allocate the column workspace")
+    try:
+        with nogil:
+            if not pointwise:
+                for row in prange(g.batch * g.in_h, num_threads=team, schedule="static"):
+                    memset(dx_ptr + row * g.in_w * g.in_c, 0, g.in_w * g.in_c * sizeof(floating))
+            for phase in range(2):
+                for item in prange(g.batch * bands, num_threads=team, schedule="dynamic"):
+                    band = item % bands
+                    if band % 2 != phase:
+                        continue
+                    n = item // bands
+                    _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
+                                     band * band_rows, min((band + 1) * band_rows, g.out_h),
+                                     cols + threadid() * band_rows * g.out_w * k_len
+                                     if cols != NULL else NULL)
+    finally:
+        free(cols)
 
 
 # ---------------------------------------------------------------------------
@@ -181,9 +262,7 @@ cdef void _weight_sum_blas(const floating* x, const floating* dy, floating* acc,
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
         Py_ssize_t first, n_rows, grp
         floating beta = 0   # the first tile overwrites: acc needs no zeroing
-        bint pointwise = (g.k_h == 1 and g.k_w == 1 and g.stride_h == 1 and g.stride_w == 1
-                          and g.pad_top == 0 and g.pad_left == 0
-                          and g.out_h == g.in_h and g.out_w == g.in_w)
+        bint pointwise = _is_pointwise(g)
     first = first_row
     while first < end_row:
         n_rows = min(rows_per_tile, end_row - first)
