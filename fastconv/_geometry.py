@@ -256,23 +256,55 @@ def _nonnegative_pair(value: Any, name: str) -> IntPair:
     return pair
 
 
-def unit_stride_adjoint_padding(window: Window, in_hw: Sequence[int]) -> Optional[PadPairs]:
-    """Padding under which conv2d_grad_input of a unit-stride ``window`` over ``in_hw`` is a
-    plain unit-stride correlation of dy with the rotated kernel, or None (stride > 1, or
-    padding wider than the dilated kernel, which would need a cropped dy).
+@dataclass(frozen=True)
+class AdjointPhase:
+    """One stride phase of conv2d_grad_input along one axis.
 
-    conv2d reads dx row oh - top + kh*dh for output row oh, so dx row ih collects dy rows
-    ih + top - kh*dh: with kh' = KH - 1 - kh that is a correlation over dy padded by
-    eff - 1 - top before, and by whatever makes the result ``in_hw`` after.
+    The input positions ``start, start + stride, ...`` (``count`` of them) collect dy
+    through the kernel taps ``taps`` (listed in correlation order: the kernel reversed)
+    at spacing ``dilation`` in dy: a unit-stride correlation of dy, cropped by ``crop``
+    and then padded by ``pad`` (each (before, after)). No taps, or no dy left after
+    the crop, means the phase's gradient is zero.
     """
-    if window.stride != (1, 1):
-        return None
-    eff = effective_kernel(window.size, window.dilation)
-    pads = []
-    for n, out, k, (before, _) in zip(in_hw, window.out_hw, eff, window.pads):
-        top = k - 1 - before
-        bottom = n + k - 1 - out - top
-        if top < 0 or bottom < 0:
-            return None
-        pads.append((top, bottom))
-    return (pads[0], pads[1])
+
+    start: int
+    count: int
+    taps: tuple[int, ...]
+    dilation: int
+    pad: IntPair
+    crop: IntPair
+
+    @property
+    def empty(self) -> bool:
+        return not self.taps or self.crop[0] + self.crop[1] >= self.dy_size
+
+    dy_size: int = 0
+
+
+def adjoint_phases(in_size: int, out_size: int, kernel: int, stride: int, dilation: int,
+                   pad_before: int) -> list[AdjointPhase]:
+    """conv2d_grad_input along one axis, split by stride phase (no zeros inserted).
+
+    conv2d reads input i = o * stride - pad_before + k * dilation for output o and tap
+    k, so input i collects dy[(i + pad_before - k * dilation) / stride] over the taps k
+    for which that is a whole number: for i = start + stride * j, the taps with
+    (start + pad_before - k * dilation) divisible by the stride, each reading dy at
+    j + c(k). c falls by the same step from tap to tap, so the phase is a unit-stride
+    correlation of dy with those taps reversed, dilated by that step.
+    """
+    phases = []
+    for start in range(min(stride, in_size)):
+        count = -(-(in_size - start) // stride)
+        taps = [k for k in range(kernel) if (start + pad_before - k * dilation) % stride == 0]
+        offsets = [(start + pad_before - k * dilation) // stride for k in taps]
+        if not taps:
+            phases.append(AdjointPhase(start, count, (), 1, (0, 0), (0, 0), out_size))
+            continue
+        first, last = offsets[-1], offsets[0]          # the smallest and largest offsets
+        step = (last - first) // (len(taps) - 1) if len(taps) > 1 else 1
+        end = count - 1 + last                          # the last dy row read
+        pad = (max(0, -first), max(0, end - (out_size - 1)))
+        crop = (max(0, first), max(0, out_size - 1 - end))
+        phases.append(AdjointPhase(start, count, tuple(reversed(taps)), step, pad, crop,
+                                   out_size))
+    return phases

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _blas_threads, _dispatch, _validate
 from .conv import _conv2d
-from ._geometry import gradient_window, transpose_output_hw, unit_stride_adjoint_padding
+from ._geometry import Window, adjoint_phases, gradient_window, transpose_output_hw
 from ._plan import grad_input_plan, grad_weight_plan, pool_grad_plan
 from ._typing import ArrayLike, IntOrPair, Padding
 
@@ -103,9 +103,13 @@ def conv2d_grad_input(dy: ArrayLike, w: ArrayLike, input_shape: Sequence[int], *
 
 def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple[int, ...],
                 stride: Any, padding: Any, dilation: Any, groups: Any, out: Any, workers: Any,
-                *, dtype: np.dtype, shape_name: str,
-                bias: Optional[np.ndarray] = None) -> np.ndarray:
-    """conv2d_grad_input on validated arrays; ``bias`` is added (conv2d_transpose)."""
+                *, dtype: np.dtype, shape_name: str, bias: Optional[np.ndarray] = None,
+                method: str = "phases") -> np.ndarray:
+    """conv2d_grad_input on validated arrays; ``bias`` is added (conv2d_transpose).
+
+    ``method`` "phases" (the default) runs conv2d's own kernels on each stride phase;
+    "kernel" runs fastconv._grad's GEMM + col2im (direct loop for depthwise) instead.
+    """
     if w.ndim != 4:
         raise ValueError(f"w must have 4 dimensions (KH, KW, C_in // groups, C_out), got "
                          f"shape {w.shape}")
@@ -122,20 +126,10 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     target4 = target[np.newaxis] if unbatched else target
     if target4.size == 0:
         return _validate.finish(target, result)
-    adjoint_pads = unit_stride_adjoint_padding(window, dx_shape[1:3])
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
-    elif adjoint_pads is not None:
-        # Unit stride: the adjoint is a correlation of dy with the kernel rotated by 180
-        # degrees and its channel axes swapped, which conv2d's own kernels compute (the
-        # register-blocked direct kernel, depthwise included).
-        k_h, k_w, cin_per_group, c_out = w.shape
-        rotated = (np.asarray(w, dtype=dtype)[::-1, ::-1]
-                   .reshape(k_h, k_w, cin_per_group, n_groups, c_out // n_groups)
-                   .transpose(0, 1, 4, 3, 2)
-                   .reshape(k_h, k_w, c_out // n_groups, n_groups * cin_per_group))
-        _conv2d(dy4.astype(dtype, copy=False), rotated, padding=adjoint_pads,
-                dilation=window.dilation, groups=n_groups, out=target4, workers=n_workers)
+    elif method == "phases":
+        _grad_input_by_phases(dy4, w, target4, window, n_groups, n_workers, dtype)
     else:
         plan = grad_input_plan(dx_shape, w.shape, window.out_hw, window.stride[0],
                                window.dilation[0], dtype, n_groups, n_workers)
@@ -143,11 +137,51 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         w_c = np.ascontiguousarray(w, dtype=dtype)
         with _blas_threads.single_threaded_blas():
             _kernels().conv2d_grad_input(dy_c, w_c, target4, window.stride, window.dilation,
-                                    window.pad_top_left, n_groups, plan.use_blas,
-                                    plan.tile_rows, plan.threads)
+                                         window.pad_top_left, n_groups, plan.use_blas,
+                                         plan.tile_rows, plan.threads)
     if bias is not None:
         target4 += bias.astype(dtype, copy=False)
     return _validate.finish(target, result)
+
+
+def _grad_input_by_phases(dy4: np.ndarray, w: np.ndarray, target4: np.ndarray, window: Window,
+                          groups: int, workers: Optional[int], dtype: np.dtype) -> None:
+    """conv2d_grad_input as one unit-stride correlation per stride phase of dx.
+
+    Each phase's taps, reversed, with the kernel's channel axes swapped, are a conv2d
+    kernel over dy (see ``_geometry.adjoint_phases``): conv2d's register-blocked kernels
+    compute it, depthwise included, and no zeros are inserted. With stride 1 there is one
+    phase, written in place; otherwise each phase lands in every stride-th pixel of dx.
+    """
+    k_h, k_w, cin_per_group, c_out = w.shape
+    in_h, in_w = target4.shape[1:3]
+    out_h, out_w = window.out_hw
+    rows = adjoint_phases(in_h, out_h, k_h, window.stride[0], window.dilation[0],
+                          window.pads[0][0])
+    cols = adjoint_phases(in_w, out_w, k_w, window.stride[1], window.dilation[1],
+                          window.pads[1][0])
+    w_t = (np.asarray(w, dtype=dtype)
+           .reshape(k_h, k_w, cin_per_group, groups, c_out // groups)
+           .transpose(0, 1, 4, 3, 2)        # (KH, KW, C_out/groups, groups, C_in/groups)
+           .reshape(k_h, k_w, c_out // groups, groups * cin_per_group))
+    dy4 = dy4.astype(dtype, copy=False)
+    single = len(rows) == 1 and len(cols) == 1
+    for r in rows:
+        for c in cols:
+            where = (slice(None), slice(r.start, None, window.stride[0]),
+                     slice(c.start, None, window.stride[1]))
+            if r.empty or c.empty:
+                target4[where] = 0
+                continue
+            dy_part = dy4[:, r.crop[0]:out_h - r.crop[1], c.crop[0]:out_w - c.crop[1]]
+            kernel = w_t[np.ix_(r.taps, c.taps)]
+            if single:
+                _conv2d(dy_part, kernel, padding=(r.pad, c.pad), dilation=(r.dilation, c.dilation),
+                        groups=groups, out=target4, workers=workers)
+            else:
+                target4[where] = _conv2d(dy_part, kernel, padding=(r.pad, c.pad),
+                                         dilation=(r.dilation, c.dilation), groups=groups,
+                                         workers=workers)
 
 
 def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int], *,

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import fastconv
 from fastconv import reference
-from fastconv._geometry import conv_window, unit_stride_adjoint_padding
+from fastconv._geometry import conv_window
+from fastconv.grad import _grad_input
 from fastconv._plan import grad_input_plan, grad_weight_plan
 from _hypothesis_profiles import budget
 from conftest import DTYPES, assert_close, randn
@@ -37,6 +38,8 @@ CONV_CASES = [
     ((2, 6, 5, 8), (1, 1, 8, 16), {"padding": ((1, 0), (2, 1))}),          # pad > kernel
     ((2, 9, 9, 16), (3, 3, 16, 16), {"padding": 2}),
     ((2, 9, 9, 16), (3, 3, 8, 16), {"groups": 2, "stride": 2, "dilation": 2, "padding": 3}),
+    ((1, 11, 13, 4), (2, 5, 4, 8), {"stride": (4, 3), "dilation": (3, 2), "padding": 2}),
+    ((2, 10, 10, 6), (1, 1, 6, 8), {"stride": 3}),                          # empty phases
 ]
 CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_CASES]
 
@@ -48,15 +51,32 @@ def _conv_data(rng, x_shape, w_shape, kwargs):
     return x, w, randn(rng, y_shape)
 
 
+def _grad_input_by(method, dy, w, input_shape, *, stride=1, padding="valid", dilation=1,
+                   groups=1, workers=None):
+    """conv2d_grad_input (4-D arrays) by one method: "phases" (what the public function
+    runs: conv2d's kernels per stride phase) or "kernel" (_grad's GEMM + col2im / direct)."""
+    return _grad_input(dy, False, w, tuple(input_shape), stride, padding, dilation, groups,
+                       None, workers, dtype=np.result_type(dy, w, np.float32),
+                       shape_name="input_shape", method=method)
+
+
+@pytest.mark.parametrize("method", ["phases", "kernel"])
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, dtype, workers):
+def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, dtype, workers,
+                                                 method):
     x, w, dy = _conv_data(rng, x_shape, w_shape, kwargs)
     expected = reference.conv2d_grad_input(dy, w, x.shape, **kwargs)
-    got = fastconv.conv2d_grad_input(dy.astype(dtype), w.astype(dtype), x.shape,
-                                     workers=workers, **kwargs)
+    got = _grad_input_by(method, dy.astype(dtype), w.astype(dtype), x.shape, workers=workers,
+                         **kwargs)
     assert_close(got, expected, dtype, n_terms=w.size)
+
+
+def test_the_public_function_runs_by_phases(rng):
+    x, w, dy = _conv_data(rng, *CONV_CASES[1])
+    np.testing.assert_array_equal(fastconv.conv2d_grad_input(dy, w, x.shape, **CONV_CASES[1][2]),
+                                  _grad_input_by("phases", dy, w, x.shape, **CONV_CASES[1][2]))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -71,23 +91,20 @@ def test_conv2d_grad_weight_matches_the_reference(rng, x_shape, w_shape, kwargs,
 
 
 def _paths(x_shape, w_shape, kwargs):
-    """(grad_input's path, grad_weight's path) for one case, as the plan chooses them."""
+    """(the grad_input kernel's path, grad_weight's path) for one case, as planned."""
     groups = kwargs.get("groups", 1)
     window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1),
                          kwargs.get("dilation", 1), kwargs.get("padding", "valid"))
-    if unit_stride_adjoint_padding(window, x_shape[1:3]) is not None:
-        input_path = "conv2d"
-    else:
-        plan = grad_input_plan(x_shape, w_shape, window.out_hw, window.stride[0],
-                               window.dilation[0], np.dtype(np.float32), groups)
-        input_path = "col2im" if plan.use_blas else "direct"
+    plan = grad_input_plan(x_shape, w_shape, window.out_hw, window.stride[0],
+                           window.dilation[0], np.dtype(np.float32), groups)
+    input_path = "col2im" if plan.use_blas else "direct"
     plan = grad_weight_plan(x_shape, w_shape, window.out_hw, np.dtype(np.float32), groups)
     return input_path, "gemm" if plan.use_blas else "direct"
 
 
 def test_the_cases_cover_every_kernel_path():
     paths = [_paths(*case) for case in CONV_CASES]
-    assert {p[0] for p in paths} == {"conv2d", "col2im", "direct"}
+    assert {p[0] for p in paths} == {"col2im", "direct"}
     assert {p[1] for p in paths} == {"gemm", "direct"}
 
 
