@@ -14,7 +14,7 @@ import numpy as np
 from . import _blas_threads, _dispatch, _validate
 from .conv import _conv2d
 from ._geometry import Window, adjoint_phases, gradient_window, transpose_output_hw
-from ._plan import grad_input_plan, grad_weight_plan, pool_grad_plan
+from ._plan import grad_input_method, grad_input_plan, grad_weight_plan, pool_grad_plan
 from ._typing import ArrayLike, IntOrPair, Padding
 
 __all__ = ["conv2d_grad_input", "conv2d_grad_weight", "conv2d_transpose", "max_pool2d_grad",
@@ -104,11 +104,12 @@ def conv2d_grad_input(dy: ArrayLike, w: ArrayLike, input_shape: Sequence[int], *
 def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple[int, ...],
                 stride: Any, padding: Any, dilation: Any, groups: Any, out: Any, workers: Any,
                 *, dtype: np.dtype, shape_name: str, bias: Optional[np.ndarray] = None,
-                method: str = "phases") -> np.ndarray:
+                method: Optional[str] = None) -> np.ndarray:
     """conv2d_grad_input on validated arrays; ``bias`` is added (conv2d_transpose).
 
-    ``method`` "phases" (the default) runs conv2d's own kernels on each stride phase;
-    "kernel" runs fastconv._grad's GEMM + col2im (direct loop for depthwise) instead.
+    ``method`` "phases" runs conv2d's own kernels on each stride phase; "kernel" runs
+    fastconv._grad's GEMM + col2im (a direct loop for depthwise); None lets the plan
+    choose (``_plan.grad_input_method``).
     """
     if w.ndim != 4:
         raise ValueError(f"w must have 4 dimensions (KH, KW, C_in // groups, C_out), got "
@@ -128,7 +129,7 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         return _validate.finish(target, result)
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
-    elif method == "phases":
+    elif (method or grad_input_method(window.stride)) == "phases":
         _grad_input_by_phases(dy4, w, target4, window, n_groups, n_workers, dtype)
     else:
         plan = grad_input_plan(dx_shape, w.shape, window.out_hw, window.stride[0],

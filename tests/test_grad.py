@@ -73,10 +73,11 @@ def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, 
     assert_close(got, expected, dtype, n_terms=w.size)
 
 
-def test_the_public_function_runs_by_phases(rng):
-    x, w, dy = _conv_data(rng, *CONV_CASES[1])
-    np.testing.assert_array_equal(fastconv.conv2d_grad_input(dy, w, x.shape, **CONV_CASES[1][2]),
-                                  _grad_input_by("phases", dy, w, x.shape, **CONV_CASES[1][2]))
+@pytest.mark.parametrize("case, method", [(CONV_CASES[0], "phases"), (CONV_CASES[1], "kernel")])
+def test_the_public_function_runs_the_planned_method(rng, case, method):
+    x, w, dy = _conv_data(rng, *case)
+    np.testing.assert_array_equal(fastconv.conv2d_grad_input(dy, w, x.shape, **case[2]),
+                                  _grad_input_by(method, dy, w, x.shape, **case[2]))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
