@@ -411,11 +411,13 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
         Py_ssize_t n = item // n_blocks
         Py_ssize_t c0 = (item % n_blocks) * GRAD_BLOCK
         Py_ssize_t width = min(<Py_ssize_t> GRAD_BLOCK, g.in_c - c0)
-        Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset
+        Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset, at
         Py_ssize_t best_at[GRAD_BLOCK]
         floating best[GRAD_BLOCK]
         floating v, scale
+        bint take
         const floating* dy_px
+        const floating* x_image = x + pixel_offset(g, n, 0, 0) + c0
         floating* dx_image = dx + pixel_offset(g, n, 0, 0) + c0
     for ih in range(g.in_h):
         for iw in range(g.in_w):
@@ -426,20 +428,21 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
             _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
             dy_px = dy + ((n * g.out_h + oh) * g.out_w + ow) * g.in_c + c0
             if take_max:
-                offset = pixel_offset(g, n, h0, w0) + c0
+                at = pixel_offset(g, 0, h0, w0)
                 for j in range(width):
-                    best[j] = x[offset + j]
-                    best_at[j] = offset - pixel_offset(g, n, 0, 0) - c0
+                    best[j] = x_image[at + j]
+                    best_at[j] = at
                 # The first maximum in row-major order wins: only a strictly greater
                 # value replaces it, and a NaN replaces a number but not an earlier NaN.
+                # Selects, not branches, so that the channel loop vectorizes.
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
-                        offset = pixel_offset(g, n, ih, iw) + c0
+                        at = pixel_offset(g, 0, ih, iw)
                         for j in range(width):
-                            v = x[offset + j]
-                            if v > best[j] or (v != v and best[j] == best[j]):
-                                best[j] = v
-                                best_at[j] = offset - pixel_offset(g, n, 0, 0) - c0
+                            v = x_image[at + j]
+                            take = (v > best[j]) | ((v != v) & (best[j] == best[j]))
+                            best[j] = v if take else best[j]
+                            best_at[j] = at if take else best_at[j]
                 for j in range(width):
                     dx_image[best_at[j] + j] += dy_px[j]
             else:
