@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastconv
+import fastconv.grad
 from fastconv import reference
 from fastconv._geometry import conv_window
 from fastconv.grad import _grad_input
@@ -542,3 +543,54 @@ def test_zero_sized_but_well_defined_calls():
     np.testing.assert_array_equal(dx, np.zeros((1, 5, 5, 1)))
     assert fastconv.max_pool2d_grad(np.ones((1, 4, 4, 0)), np.ones((1, 2, 2, 0))).shape == (
         1, 4, 4, 0)
+
+
+# --- every SIMD build of the _grad kernels ----------------------------------------------
+GRAD_BUILDS = fastconv._dispatch.variants("_grad")
+
+
+@pytest.mark.parametrize("level", sorted(GRAD_BUILDS))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_simd_build_of_the_gradient_kernels(level, dtype, monkeypatch):
+    monkeypatch.setattr(fastconv.grad, "_kernels", lambda: GRAD_BUILDS[level])
+    rng = np.random.default_rng(7)
+    for x_shape, w_shape, kwargs in (CONV_CASES[1], CONV_CASES[5], CONV_CASES[6],
+                                     CONV_CASES[11]):
+        x, w, dy = _conv_data(rng, x_shape, w_shape, kwargs)
+        assert_close(_grad_input_by("kernel", dy.astype(dtype), w.astype(dtype), x.shape,
+                                    **kwargs),
+                     reference.conv2d_grad_input(dy, w, x.shape, **kwargs), dtype, w.size)
+        assert_close(fastconv.conv2d_grad_weight(x.astype(dtype), dy.astype(dtype), w.shape,
+                                                 **kwargs),
+                     reference.conv2d_grad_weight(x, dy, w.shape, **kwargs), dtype,
+                     dy.size // dy.shape[-1])
+    for x_shape, kwargs in POOL_CASES[1:3]:
+        x = rng.integers(0, 3, x_shape).astype(float)
+        dy = randn(rng, reference.max_pool2d(x, **kwargs).shape)
+        assert_close(fastconv.max_pool2d_grad(x.astype(dtype), dy.astype(dtype), **kwargs),
+                     reference.max_pool2d_grad(x, dy, **kwargs), dtype, 9)
+        assert_close(fastconv.avg_pool2d_grad(dy.astype(dtype), x_shape, **kwargs),
+                     reference.avg_pool2d_grad(dy, x_shape, **kwargs), dtype, 9)
+
+
+@pytest.mark.parametrize("fn, signature", [
+    (fastconv.conv2d_grad_input, "(dy, w, input_shape, *, stride=1, padding='valid', "
+                                 "dilation=1, groups=1, out=None, workers=None)"),
+    (fastconv.conv2d_grad_weight, "(x, dy, kernel_shape, *, stride=1, padding='valid', "
+                                  "dilation=1, groups=1, out=None, workers=None)"),
+    (fastconv.conv2d_transpose, "(x, w, bias=None, *, stride=1, padding='valid', "
+                                "output_padding=None, dilation=1, groups=1, out=None, "
+                                "workers=None)"),
+    (fastconv.max_pool2d_grad, "(x, dy, pool_size=2, *, stride=None, padding='valid', "
+                               "out=None, workers=None)"),
+    (fastconv.avg_pool2d_grad, "(dy, input_shape, pool_size=2, *, stride=None, "
+                               "padding='valid', out=None, workers=None)"),
+])
+def test_signatures_are_the_issues(fn, signature):
+    """The signatures issue 11 asks for, annotations aside."""
+    import inspect
+
+    params = [p.replace(annotation=inspect.Parameter.empty)
+              for p in inspect.signature(fn).parameters.values()]
+    assert str(inspect.Signature(params)) == signature
+    assert fn.__name__ in fastconv.__all__
