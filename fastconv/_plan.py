@@ -173,14 +173,24 @@ def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
 MIN_BLAS_WEIGHT_CHANNELS = 8
 
 
-def grad_input_method(stride: tuple[int, int]) -> str:
+def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int) -> str:
     """How conv2d_grad_input runs. Unit stride: "phases", one conv2d with the kernel
     reversed, on conv2d's tuned kernels (the gradient is then as fast as the forward
-    pass). Stride > 1: "kernel", _grad's GEMM + col2im (direct for depthwise); measured
-    one thread, float32, AVX-512, it beat the four phase convolutions by 0-30% on 3x3 and
-    1x1 stride-2 layers and by 2.4x on a depthwise one, whose phases are tiny convolutions.
+    pass), unless that conv2d would have few output channels (the forward input's
+    channels: on MNIST's 3x3x1x32 it ran 20x slower than _grad's GEMM + col2im). Stride > 1:
+    "kernel", _grad's GEMM + col2im (direct for depthwise); measured one thread, float32,
+    AVX-512, it beat the four phase convolutions by 0-30% on 3x3 and 1x1 stride-2 layers
+    and by 2.4x on a depthwise one, whose phases are tiny convolutions.
     """
-    return "phases" if tuple(stride) == (1, 1) else "kernel"
+    cin_per_group, cout_per_group = w_shape[2], w_shape[3] // groups
+    depthwise = groups > 1 and cin_per_group == 1 and cout_per_group == 1
+    wide = cin_per_group >= MIN_PHASE_OUTPUT_CHANNELS
+    return "phases" if tuple(stride) == (1, 1) and (depthwise or wide) else "kernel"
+
+
+# The phases' conv2d writes the forward input's channels; conv2d's direct kernel blocks
+# output channels, and below this many per group it runs far under its speed.
+MIN_PHASE_OUTPUT_CHANNELS = 8
 
 
 def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],

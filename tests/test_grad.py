@@ -74,7 +74,8 @@ def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, 
     assert_close(got, expected, dtype, n_terms=w.size)
 
 
-@pytest.mark.parametrize("case, method", [(CONV_CASES[0], "phases"), (CONV_CASES[1], "kernel")])
+@pytest.mark.parametrize("case, method", [(CONV_CASES[3], "phases"), (CONV_CASES[1], "kernel"),
+                                          (CONV_CASES[5], "phases"), (CONV_CASES[9], "kernel")])
 def test_the_public_function_runs_the_planned_method(rng, case, method):
     x, w, dy = _conv_data(rng, *case)
     np.testing.assert_array_equal(fastconv.conv2d_grad_input(dy, w, x.shape, **case[2]),
