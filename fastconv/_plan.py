@@ -167,10 +167,10 @@ def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
     return w_shape[2] * (w_shape[3] // groups) >= MIN_BLAS_GROUP
 
 
-# grad_weight's GEMM has M = KH*KW*C_in/groups: with a few input channels OpenBLAS runs
-# it far below peak (3x3x1x32 on MNIST: 7x slower than PyTorch), while the direct loop
-# vectorizes over the output channels.
-MIN_BLAS_WEIGHT_CHANNELS = 8
+# grad_weight's GEMM has M = KH*KW*C_in/groups rows: when that is short OpenBLAS runs
+# it far below peak (3x3x1x32 on MNIST, M = 9: 7x slower than PyTorch) and the direct
+# loop, vectorized over the output channels, wins; the 7x7x3x64 stem (M = 147) is the
+# other way round (5x). SHORT_REDUCTION (64) is the limit conv2d's plan uses.
 
 
 def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int) -> str:
@@ -228,7 +228,7 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
     w_bytes = max(1, k_len * c_out * itemsize)
     chunks = max(1, min(GRAD_WEIGHT_MAX_CHUNKS, n_tiles, 1 + GRAD_WEIGHT_PARTIAL_BYTES // w_bytes))
     macs = pixels * k_len * c_out
-    use_blas = _blas_worthy(w_shape, groups) and cin_per_group >= MIN_BLAS_WEIGHT_CHANNELS
+    use_blas = _blas_worthy(w_shape, groups) and k_len >= SHORT_REDUCTION
     return GradPlan(use_blas, threads_for(workers, macs, chunks), rows, chunks)
 
 
