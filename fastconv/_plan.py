@@ -173,7 +173,8 @@ def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
 # other way round (5x). SHORT_REDUCTION (64) is the limit conv2d's plan uses.
 
 
-def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int) -> str:
+def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int,
+                      in_w: int) -> str:
     """How conv2d_grad_input runs. Unit stride: "phases", one conv2d with the kernel
     reversed, on conv2d's tuned kernels (the gradient is then as fast as the forward
     pass), unless that conv2d would have few output channels (the forward input's
@@ -184,8 +185,14 @@ def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups:
     """
     cin_per_group, cout_per_group = w_shape[2], w_shape[3] // groups
     depthwise = groups > 1 and cin_per_group == 1 and cout_per_group == 1
-    wide = cin_per_group >= MIN_PHASE_OUTPUT_CHANNELS
+    wide = cin_per_group >= MIN_PHASE_OUTPUT_CHANNELS and in_w >= MIN_PHASE_WIDTH
     return "phases" if tuple(stride) == (1, 1) and (depthwise or wide) else "kernel"
+
+
+# conv2d's direct kernel blocks pixels along a row: on ResNet's 14x14 and 7x7 layers
+# (256 and 512 channels, 2 threads) the phase conv2d ran 3-4x slower than PyTorch, the
+# GEMM + col2im kernel 1.2-2x (a shared machine: rough figures).
+MIN_PHASE_WIDTH = 16
 
 
 # The phases' conv2d writes the forward input's channels; conv2d's direct kernel blocks

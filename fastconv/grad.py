@@ -129,7 +129,7 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         return _validate.finish(target, result)
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
-    elif (method or grad_input_method(window.stride, w.shape, n_groups)) == "phases":
+    elif (method or grad_input_method(window.stride, w.shape, n_groups, dx_shape[2])) == "phases":
         _grad_input_by_phases(dy4, w, target4, window, n_groups, n_workers, dtype)
     else:
         plan = grad_input_plan(dx_shape, w.shape, window.out_hw, window.stride[0],

@@ -16,7 +16,7 @@ import fastconv.grad
 from fastconv import reference
 from fastconv._geometry import conv_window
 from fastconv.grad import _grad_input
-from fastconv._plan import grad_input_plan, grad_weight_plan
+from fastconv._plan import grad_input_method, grad_input_plan, grad_weight_plan
 from _hypothesis_profiles import budget
 from conftest import DTYPES, assert_close, randn
 
@@ -74,9 +74,15 @@ def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, 
     assert_close(got, expected, dtype, n_terms=w.size)
 
 
-@pytest.mark.parametrize("case, method", [(CONV_CASES[3], "phases"), (CONV_CASES[1], "kernel"),
-                                          (CONV_CASES[5], "phases"), (CONV_CASES[9], "kernel")])
+@pytest.mark.parametrize("case, method", [
+    (((1, 20, 20, 8), (3, 3, 8, 8), {"padding": "same"}), "phases"),
+    (CONV_CASES[1], "kernel"), (CONV_CASES[5], "phases"), (CONV_CASES[9], "kernel"),
+    (CONV_CASES[3], "kernel")])
 def test_the_public_function_runs_the_planned_method(rng, case, method):
+    groups = case[2].get("groups", 1)
+    assert grad_input_method(conv_window(case[0][1:3], case[1][:2], case[2].get("stride", 1),
+                                         1, case[2].get("padding", "valid")).stride,
+                             case[1], groups, case[0][2]) == method
     x, w, dy = _conv_data(rng, *case)
     np.testing.assert_array_equal(fastconv.conv2d_grad_input(dy, w, x.shape, **case[2]),
                                   _grad_input_by(method, dy, w, x.shape, **case[2]))
