@@ -30,6 +30,10 @@ from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contrac
                                  input_row, inside, make_window, pixel_offset)
 
 
+cdef enum:
+    GRAD_BLOCK = 32   # channels one pooling-gradient work item owns
+
+
 cdef inline Py_ssize_t _floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """floor(a / b) for b > 0, the same in C (cdivision) and Python division."""
     if a >= 0:
@@ -75,6 +79,9 @@ cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating
         Py_ssize_t n = row // g.in_h, ih = row % g.in_h
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t kh, kw, oh, ow0, iw0, count, grp, i, c, o, tap
+        # Loop bounds in locals: the build has -fno-strict-aliasing, so a bound read
+        # through g could change with every store and GCC would not vectorize the loop.
+        Py_ssize_t channels = g.in_c
         floating* dx_row = dx + pixel_offset(g, n, ih, 0)
         const floating* dy_px
         const floating* w_tap
@@ -93,10 +100,10 @@ cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating
             if cin_g == 1 and cout_g == 1:
                 # Depthwise: channel c of dx meets channel c of dy and of the kernel.
                 for i in range(count):
-                    for c in range(g.in_c):
+                    for c in range(channels):
                         dx_px[c] += dy_px[c] * w_tap[c]
-                    dy_px += g.out_c
-                    dx_px += g.stride_w * g.in_c
+                    dy_px += channels
+                    dx_px += g.stride_w * channels
             else:
                 for i in range(count):
                     for grp in range(g.groups):
@@ -290,6 +297,7 @@ cdef void _weight_sum_direct(const floating* x, const floating* dy, floating* ac
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t plane = g.out_h * g.out_w
         Py_ssize_t m, n, oh, ow, kh, kw, ih, iw, grp, c, o, ch
+        Py_ssize_t channels = g.out_c   # a local bound, so that the loop vectorizes
         const floating* x_px
         const floating* dy_px
         floating* acc_tap
@@ -311,14 +319,14 @@ cdef void _weight_sum_direct(const floating* x, const floating* dy, floating* ac
                 x_px = x + pixel_offset(g, n, ih, iw)
                 acc_tap = acc + (kh * g.k_w + kw) * cin_g * g.out_c
                 if cin_g == 1 and cout_g == 1:
-                    for ch in range(g.out_c):
+                    for ch in range(channels):
                         acc_tap[ch] += x_px[ch] * dy_px[ch]
                 else:
                     for grp in range(g.groups):
                         for c in range(cin_g):
                             xv = x_px[grp * cin_g + c]
                             for o in range(cout_g):
-                                acc_tap[c * g.out_c + grp * cout_g + o] += (
+                                acc_tap[c * channels + grp * cout_g + o] += (
                                     xv * dy_px[grp * cout_g + o])
 
 
@@ -392,8 +400,6 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
 # ---------------------------------------------------------------------------
 # Pooling gradients
 # ---------------------------------------------------------------------------
-cdef enum:
-    GRAD_BLOCK = 32   # channels one work item owns
 
 
 cdef inline void _clip(Py_ssize_t o, Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t size,
@@ -419,9 +425,12 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
         const floating* dy_px
         const floating* x_image = x + pixel_offset(g, n, 0, 0) + c0
         floating* dx_image = dx + pixel_offset(g, n, 0, 0) + c0
-    for ih in range(g.in_h):
-        for iw in range(g.in_w):
-            memset(dx_image + pixel_offset(g, 0, ih, iw), 0, width * sizeof(floating))
+    if width == g.in_c:   # the item owns every channel: one contiguous image
+        memset(dx_image, 0, g.in_h * g.in_w * g.in_c * sizeof(floating))
+    else:
+        for ih in range(g.in_h):
+            for iw in range(g.in_w):
+                memset(dx_image + pixel_offset(g, 0, ih, iw), 0, width * sizeof(floating))
     for oh in range(g.out_h):
         _clip(oh, g.stride_h, g.pad_top, g.k_h, g.in_h, &h0, &h1)
         for ow in range(g.out_w):
