@@ -38,6 +38,8 @@ from . import reference
 from ._info import show_config
 from ._threads import get_num_threads, set_num_threads
 from .conv import conv2d
+from .grad import (avg_pool2d_grad, conv2d_grad_input, conv2d_grad_weight, conv2d_transpose,
+                   max_pool2d_grad)
 from .pool import avg_pool2d, max_pool2d
 from .signal import convolve, convolve2d, correlate, correlate2d
 
@@ -46,6 +48,11 @@ __all__ = [
     "conv2d",
     "max_pool2d",
     "avg_pool2d",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "conv2d_transpose",
+    "max_pool2d_grad",
+    "avg_pool2d_grad",
     "convolve",
     "correlate",
     "convolve2d",

@@ -1,6 +1,6 @@
 """Pick, once at import, the SIMD build of each loop-nest kernel module.
 
-setup.py compiles ``_direct``, ``_pool`` and ``_probe`` for the baseline target and again
+setup.py compiles ``_direct``, ``_grad``, ``_pool`` and ``_probe`` for the baseline target and again
 as ``_direct_avx2``/``_direct_avx512`` (and so on). The widest build this CPU
 runs is used. ``FASTCONV_SIMD=baseline|avx2|avx512`` caps the choice, for
 testing each path or working around a CPU quirk.
@@ -64,6 +64,6 @@ def build(name: str, level: Optional[str] = None) -> tuple[str, ModuleType]:
     return level, available[level]
 
 
-_CHOSEN = {name: _select(name) for name in ("_direct", "_pool", "_probe")}
+_CHOSEN = {name: _select(name) for name in ("_direct", "_grad", "_pool", "_probe")}
 SIMD_LEVEL = _CHOSEN["_direct"][0]
 probe = _CHOSEN["_probe"][1]

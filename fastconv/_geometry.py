@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from ._typing import IntPair, PadPairs
-from ._validate import INDEX_MAX, padding_spec, positive_pair
+from ._validate import INDEX_MAX, nonnegative_int, padding_spec, positive_pair
 
 
 def effective_kernel(kernel: Sequence[int], dilation: Sequence[int]) -> IntPair:
@@ -223,3 +223,160 @@ def chunks_overlapping(in_chunks: Sequence[int], start: int, stop: int) -> range
         return range(0)
     edges = chunk_edges(in_chunks)
     return range(bisect.bisect_right(edges, start) - 1, bisect.bisect_right(edges, stop - 1))
+
+
+# ---------------------------------------------------------------------------
+# Gradients and transposed convolution: the forward window seen from dy
+# ---------------------------------------------------------------------------
+def consistent_input_sizes(out: int, eff_kernel: int, stride: int, padding: Any,
+                           axis: int) -> IntPair:
+    """(lo, hi): the input sizes along ``axis`` (0 rows, 1 columns) from which the forward
+    window gives ``out`` outputs. Stride > 1 leaves ``stride`` of them; the gradient
+    functions take the forward call's shape to settle which."""
+    spec = padding_spec(padding)
+    if spec == "same":
+        return ((out - 1) * stride + 1, out * stride)
+    before, after = (0, 0) if isinstance(spec, str) else spec[axis]
+    lo = (out - 1) * stride + eff_kernel - before - after
+    return (max(lo, 1), lo + stride - 1)
+
+
+def gradient_window(in_hw: Sequence[int], kernel_hw: Sequence[int], dy_hw: Sequence[int],
+                    stride: Any, dilation: Any, padding: Any, *, pool: bool = False,
+                    shape_name: str = "input_shape") -> Window:
+    """The forward window (conv, or pooling with ``pool``) from ``in_hw``, which must
+    produce ``dy_hw``; otherwise a ValueError stating the input sizes that would, as
+    TensorFlow and PyTorch do."""
+    if pool:
+        window = pool_window(in_hw, kernel_hw, stride, padding)
+    else:
+        window = conv_window(in_hw, kernel_hw, stride, dilation, padding)
+    if tuple(window.out_hw) != tuple(dy_hw):
+        eff = effective_kernel(window.size, window.dilation)
+        ranges = [consistent_input_sizes(o, k, s, padding, axis)
+                  for axis, (o, k, s) in enumerate(zip(dy_hw, eff, window.stride))]
+        what = "pool_size" if pool else "kernel"
+        raise ValueError(
+            f"{shape_name} has height and width {tuple(in_hw)}, but a forward call with "
+            f"{what} {tuple(window.size)}, stride {window.stride}, dilation "
+            f"{window.dilation} and padding {padding!r} gives dy's {tuple(dy_hw)} only from "
+            f"heights in [{ranges[0][0]}, {ranges[0][1]}] and widths in "
+            f"[{ranges[1][0]}, {ranges[1][1]}] (it would give {window.out_hw})"
+        )
+    return window
+
+
+def transpose_output_size(size: int, eff_kernel: int, stride: int, padding: Any, axis: int,
+                          output_padding: Optional[int]) -> int:
+    """Keras' ``deconv_output_length`` for one axis of a transposed convolution.
+
+    ``output_padding`` None infers the size: ``size * stride`` for "same" and
+    ``size * stride + max(eff_kernel - stride, 0)`` for "valid"; explicit padding
+    (before, after) gives ``(size - 1) * stride + eff_kernel - before - after``.
+    Otherwise ``(size - 1) * stride + eff_kernel - 2 * (eff_kernel // 2)`` ("same") or
+    ``- before - after`` (explicit, "valid" being zeros), plus ``output_padding``.
+    """
+    spec = padding_spec(padding)
+    if output_padding is None:
+        if spec == "same":
+            return size * stride
+        if spec == "valid":
+            return size * stride + max(eff_kernel - stride, 0)
+    if spec == "same":
+        trim = 2 * (eff_kernel // 2)
+    elif isinstance(spec, str):  # "valid"
+        trim = 0
+    else:
+        trim = sum(spec[axis])
+    return (size - 1) * stride + eff_kernel - trim + (output_padding or 0)
+
+
+def transpose_output_hw(in_hw: Sequence[int], kernel_hw: Sequence[int], stride: Any,
+                        dilation: Any, padding: Any, output_padding: Any) -> IntPair:
+    """(OH, OW) of conv2d_transpose. ``output_padding`` (None, an int or a pair) must be
+    lower than the stride, as in Keras."""
+    stride_hw = positive_pair(stride, "stride")
+    dilation_hw = positive_pair(dilation, "dilation")
+    eff = effective_kernel(kernel_hw, dilation_hw)
+    extra: tuple[Optional[int], Optional[int]] = (None, None)
+    if output_padding is not None:
+        extra = _nonnegative_pair(output_padding, "output_padding")
+        for e, s in zip(extra, stride_hw):
+            if e is not None and e >= s:
+                raise ValueError(
+                    f"output_padding {output_padding!r} must be lower than the stride "
+                    f"{stride_hw} along each axis"
+                )
+    sizes = [transpose_output_size(n, k, s, padding, axis, e)
+             for axis, (n, k, s, e) in enumerate(zip(in_hw, eff, stride_hw, extra))]
+    if min(sizes) < 1:
+        raise ValueError(
+            f"conv2d_transpose of an input of height and width {tuple(in_hw)} with padding "
+            f"{padding!r} gives an empty output {tuple(sizes)}"
+        )
+    return sizes[0], sizes[1]
+
+
+def _nonnegative_pair(value: Any, name: str) -> IntPair:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        pair = (nonnegative_int(value[0], name), nonnegative_int(value[1], name))
+    else:
+        n = nonnegative_int(value, name)
+        pair = (n, n)
+    return pair
+
+
+@dataclass(frozen=True)
+class AdjointPhase:
+    """One stride phase of conv2d_grad_input along one axis.
+
+    The input positions ``start, start + stride, ...`` (``count`` of them) collect dy
+    through the kernel taps ``taps`` (listed in correlation order: the kernel reversed)
+    at spacing ``dilation`` in dy: a unit-stride correlation of dy, cropped by ``crop``
+    and then padded by ``pad`` (each (before, after)). No taps, or no dy left after
+    the crop, means the phase's gradient is zero.
+    """
+
+    start: int
+    count: int
+    taps: tuple[int, ...]
+    dilation: int
+    pad: IntPair
+    crop: IntPair
+
+    @property
+    def empty(self) -> bool:
+        return not self.taps or self.crop[0] + self.crop[1] >= self.dy_size
+
+    dy_size: int = 0
+
+
+def adjoint_phases(in_size: int, out_size: int, kernel: int, stride: int, dilation: int,
+                   pad_before: int) -> list[AdjointPhase]:
+    """conv2d_grad_input along one axis, split by stride phase (no zeros inserted).
+
+    conv2d reads input i = o * stride - pad_before + k * dilation for output o and tap
+    k, so input i collects dy[(i + pad_before - k * dilation) / stride] over the taps k
+    for which that is a whole number: for i = start + stride * j, the taps with
+    (start + pad_before - k * dilation) divisible by the stride, each reading dy at
+    j + c(k). c falls by the same step from tap to tap, so the phase is a unit-stride
+    correlation of dy with those taps reversed, dilated by that step.
+    """
+    phases = []
+    for start in range(min(stride, in_size)):
+        count = -(-(in_size - start) // stride)
+        taps = [k for k in range(kernel) if (start + pad_before - k * dilation) % stride == 0]
+        offsets = [(start + pad_before - k * dilation) // stride for k in taps]
+        if not taps:
+            phases.append(AdjointPhase(start, count, (), 1, (0, 0), (0, 0), out_size))
+            continue
+        first, last = offsets[-1], offsets[0]          # the smallest and largest offsets
+        step = (last - first) // (len(taps) - 1) if len(taps) > 1 else 1
+        end = count - 1 + last                          # the last dy row read
+        pad = (max(0, -first), max(0, end - (out_size - 1)))
+        crop = (max(0, first), max(0, out_size - 1 - end))
+        phases.append(AdjointPhase(start, count, tuple(reversed(taps)), step, pad, crop,
+                                   out_size))
+    return phases

@@ -132,3 +132,116 @@ def pool2d_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[i
     out_values = batch * out_hw[0] * out_hw[1] * channels
     work = math.prod(x_shape) + out_values * pool[0] * pool[1]
     return PoolPlan(threads_for(workers, work, batch * out_hw[0]), kernels, level)
+
+
+# ---------------------------------------------------------------------------
+# Gradients
+# ---------------------------------------------------------------------------
+# A group narrower than this (cin_g * cout_g; depthwise is 1) has no matrix product
+# worth a BLAS call: its gradients run a direct loop over channels.
+MIN_BLAS_GROUP = 16
+# conv2d_grad_weight sums the batch in chunks, each into its own partial sum added in
+# a fixed order: the count depends on the shapes only, never on the thread count, so
+# the result is the same bits on any number of threads. It bounds the threads that
+# can share the sum, and the partial sums' memory is capped.
+GRAD_WEIGHT_MAX_CHUNKS = 16
+GRAD_WEIGHT_PARTIAL_BYTES = 64 << 20
+# grad_weight's GEMM reduces over a tile's rows and rewrites the K x C_out sum per tile:
+# short tiles make it memory-bound (3x3x512x512: 56-row tiles ran 5x slower than torch).
+# So tiles hold at least 256 rows, and as many as fit the patch budget up to 1024.
+GRAD_WEIGHT_MIN_TILE_ROWS = 256
+GRAD_WEIGHT_MAX_TILE_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class GradPlan:
+    """How one gradient call runs."""
+
+    use_blas: bool              # GEMM paths; else a direct loop (depthwise)
+    threads: int
+    tile_rows: int = 0          # grad_input: dy rows per band; grad_weight: pixels per tile
+    chunks: int = 1             # grad_weight: partial sums
+
+
+def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
+    return w_shape[2] * (w_shape[3] // groups) >= MIN_BLAS_GROUP
+
+
+# grad_weight's GEMM has M = KH*KW*C_in/groups rows: when that is short OpenBLAS runs
+# it far below peak (3x3x1x32 on MNIST, M = 9: 7x slower than PyTorch) and the direct
+# loop, vectorized over the output channels, wins; the 7x7x3x64 stem (M = 147) is the
+# other way round (5x). SHORT_REDUCTION (64) is the limit conv2d's plan uses.
+
+
+def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int,
+                      in_w: int) -> str:
+    """How conv2d_grad_input runs. Unit stride: "phases", one conv2d with the kernel
+    reversed, on conv2d's tuned kernels (the gradient is then as fast as the forward
+    pass), unless that conv2d would have few output channels (the forward input's
+    channels: on MNIST's 3x3x1x32 it ran 20x slower than _grad's GEMM + col2im). Stride > 1:
+    "kernel", _grad's GEMM + col2im (direct for depthwise); measured one thread, float32,
+    AVX-512, it beat the four phase convolutions by 0-30% on 3x3 and 1x1 stride-2 layers
+    and by 2.4x on a depthwise one, whose phases are tiny convolutions.
+    """
+    cin_per_group, cout_per_group = w_shape[2], w_shape[3] // groups
+    depthwise = groups > 1 and cin_per_group == 1 and cout_per_group == 1
+    wide = cin_per_group >= MIN_PHASE_OUTPUT_CHANNELS and in_w >= MIN_PHASE_WIDTH
+    return "phases" if tuple(stride) == (1, 1) and (depthwise or wide) else "kernel"
+
+
+# conv2d's direct kernel blocks pixels along a row: on ResNet's 14x14 and 7x7 layers
+# (256 and 512 channels, 2 threads) the phase conv2d ran 3-4x slower than PyTorch, the
+# GEMM + col2im kernel 1.2-2x (a shared machine: rough figures).
+MIN_PHASE_WIDTH = 16
+
+
+# The phases' conv2d writes the forward input's channels; conv2d's direct kernel blocks
+# output channels, and below this many per group it runs far under its speed.
+MIN_PHASE_OUTPUT_CHANNELS = 8
+
+
+def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                    dy_hw: tuple[int, int], stride_h: int, dilation_h: int, dtype: np.dtype,
+                    groups: int, workers: Optional[int] = None) -> GradPlan:
+    """conv2d_grad_input: bands of dy rows (GEMM + col2im), each band's columns within the
+    im2col tile budget but at least the kernel's height (so that bands two apart never
+    write the same dx row); the direct loop runs over dx rows."""
+    k_h, k_w, cin_per_group, c_out = w_shape
+    macs = dx_shape[0] * dy_hw[0] * dy_hw[1] * k_h * k_w * cin_per_group * c_out
+    if not _blas_worthy(w_shape, groups):
+        return GradPlan(False, threads_for(workers, macs, dx_shape[0] * dx_shape[1]))
+    k_len = k_h * k_w * cin_per_group
+    pixels_per_band = im2col_tile_rows(k_len, np.dtype(dtype).itemsize)
+    eff_h = (k_h - 1) * dilation_h + 1
+    band_rows = max(-(-eff_h // stride_h), pixels_per_band // dy_hw[1], 1)
+    band_rows = min(band_rows, max(dy_hw[0], -(-eff_h // stride_h)))
+    bands = -(-dy_hw[0] // band_rows)
+    parallel = dx_shape[0] * max(1, bands // 2)
+    return GradPlan(True, threads_for(workers, macs, parallel), band_rows)
+
+
+def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                     dy_hw: tuple[int, int], dtype: np.dtype, groups: int,
+                     workers: Optional[int] = None) -> GradPlan:
+    """conv2d_grad_weight: tiles of output pixels, grouped in chunks (see above)."""
+    k_h, k_w, cin_per_group, c_out = w_shape
+    k_len = k_h * k_w * cin_per_group
+    pixels = x_shape[0] * dy_hw[0] * dy_hw[1]
+    itemsize = np.dtype(dtype).itemsize
+    rows = max(GRAD_WEIGHT_MIN_TILE_ROWS,
+               min(GRAD_WEIGHT_MAX_TILE_ROWS, IM2COL_TILE_BYTES // max(1, k_len * itemsize)))
+    rows = min(rows, BLAS_INT_MAX // max(1, k_len))
+    n_tiles = -(-pixels // rows)
+    w_bytes = max(1, k_len * c_out * itemsize)
+    chunks = max(1, min(GRAD_WEIGHT_MAX_CHUNKS, n_tiles, 1 + GRAD_WEIGHT_PARTIAL_BYTES // w_bytes))
+    macs = pixels * k_len * c_out
+    use_blas = _blas_worthy(w_shape, groups) and k_len >= SHORT_REDUCTION
+    return GradPlan(use_blas, threads_for(workers, macs, chunks), rows, chunks)
+
+
+def pool_grad_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[int, int],
+                   workers: Optional[int] = None) -> int:
+    """Threads for a pooling gradient: its prange runs over (image, block of 32 channels)."""
+    batch, _, _, channels = x_shape
+    work = 2 * math.prod(x_shape) + batch * out_hw[0] * out_hw[1] * channels * pool[0] * pool[1]
+    return threads_for(workers, work, batch * -(-channels // 32))

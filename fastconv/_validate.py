@@ -280,3 +280,65 @@ def finish(target: np.ndarray, result: np.ndarray) -> np.ndarray:
     if target is not result:
         result[...] = target
     return result
+
+
+# ---------------------------------------------------------------------------
+# Gradients: the forward call's shapes
+# ---------------------------------------------------------------------------
+def shape_argument(value: Any, name: str, ndims: Sequence[int]) -> tuple[int, ...]:
+    """A shape such as ``input_shape``: a sequence of non-negative ints of an allowed length."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.size > 8:
+            raise ValueError(f"{name} must be a tuple of ints, got an array of shape {value.shape}")
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a tuple of ints, got {type(value).__name__} {value!r}")
+    if len(value) not in ndims:
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndims))} entries, got {len(value)}: {value!r}"
+        )
+    return tuple(nonnegative_int(v, name) for v in value)
+
+
+def matching_ndim(a: np.ndarray, a_name: str, b_ndim: int, b_name: str) -> None:
+    """A gradient's arrays are all batched (4-D) or all one unbatched image (3-D)."""
+    if a.ndim != b_ndim:
+        raise ValueError(
+            f"{a_name} has {a.ndim} dimensions but {b_name} has {b_ndim}: both must be "
+            f"batched (N, H, W, C) or both unbatched (H, W, C)"
+        )
+
+
+def same_batch(a_shape: Sequence[int], a_name: str, b_shape: Sequence[int], b_name: str) -> None:
+    if a_shape[0] != b_shape[0]:
+        raise ValueError(
+            f"{a_name} has batch size {a_shape[0]} but {b_name} has {b_shape[0]} "
+            f"(shapes {tuple(a_shape)} and {tuple(b_shape)})"
+        )
+
+
+def gradient_channels(c_in: int, kernel_shape: Sequence[int], dy_channels: int, groups: Any,
+                      kernel_name: str = "w") -> int:
+    """Check that a gradient's channels agree with the forward call's; return groups.
+
+    ``c_in`` is the forward input's channels, ``kernel_shape`` the forward kernel's
+    (KH, KW, C_in // groups, C_out) and ``dy_channels`` the gradient's channels, C_out.
+    """
+    if len(kernel_shape) != 4:
+        raise ValueError(f"{kernel_name} must have 4 dimensions (KH, KW, C_in // groups, "
+                         f"C_out), got shape {tuple(kernel_shape)}")
+    n_groups = positive_int(groups, "groups")
+    k_h, k_w, cin_per_group, c_out = kernel_shape
+    if c_out != dy_channels:
+        raise ValueError(f"dy has {dy_channels} channels but {kernel_name} of shape "
+                         f"{tuple(kernel_shape)} has {c_out} output channels")
+    if c_in % n_groups or c_out % n_groups:
+        raise ValueError(f"groups={n_groups} must divide both the input's channels ({c_in}) "
+                         f"and the output channels ({c_out})")
+    if cin_per_group * n_groups != c_in:
+        raise ValueError(f"the input has {c_in} channels but {kernel_name} of shape "
+                         f"{tuple(kernel_shape)} with groups={n_groups} expects "
+                         f"{cin_per_group * n_groups} ({kernel_name}.shape[2] * groups)")
+    if k_h == 0 or k_w == 0:
+        raise ValueError(f"{kernel_name} has an empty kernel window: shape {tuple(kernel_shape)}")
+    return n_groups

@@ -133,6 +133,23 @@ def _calibrated(make_call, target_seconds=0.5, max_batch=256):
 
 
 LONG_CALLS = {
+    "conv2d_grad_input": lambda n: (lambda dy=np.ones((n, 62, 62, 32), np.float32),
+                                    w=np.ones((3, 3, 32, 32), np.float32):
+                                    fastconv.conv2d_grad_input(dy, w, (n, 64, 64, 32),
+                                                               workers=1)),
+    "conv2d_grad_input stride 2": lambda n: (
+        lambda dy=np.ones((n, 31, 31, 32), np.float32), w=np.ones((3, 3, 32, 32), np.float32):
+        fastconv.conv2d_grad_input(dy, w, (n, 64, 64, 32), stride=2, workers=1)),
+    "conv2d_grad_weight": lambda n: (lambda x=np.ones((n, 64, 64, 32), np.float32),
+                                     dy=np.ones((n, 62, 62, 32), np.float32):
+                                     fastconv.conv2d_grad_weight(x, dy, (3, 3, 32, 32),
+                                                                 workers=1)),
+    "max_pool2d_grad": lambda n: (lambda x=np.ones((n, 64, 64, 32), np.float32),
+                                  dy=np.ones((n, 50, 50, 32), np.float32):
+                                  fastconv.max_pool2d_grad(x, dy, 15, stride=1, workers=1)),
+    "avg_pool2d_grad": lambda n: (lambda dy=np.ones((n, 50, 50, 32), np.float32):
+                                  fastconv.avg_pool2d_grad(dy, (n, 64, 64, 32), 15, stride=1,
+                                                           workers=1)),
     "conv2d direct": lambda n: (lambda x=np.ones((n, 64, 64, 32), np.float32),
                                 w=np.ones((3, 3, 32, 32), np.float32):
                                 fastconv.conv2d(x, w, method="direct", workers=1)),

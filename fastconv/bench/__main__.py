@@ -34,11 +34,6 @@ def parse_args(argv=None):
                     "OPENBLAS_CORETYPE unset: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
                     "python -m fastconv.bench",
     )
-    ap.add_argument("--suite", choices=("default", "networks", "dask"), default="default",
-                    help="'networks': convolution layers from well-known networks, against "
-                         "fastconv's methods and PyTorch (numpy, scipy, the naive loop and "
-                         "OpenCV are skipped there, as are the drop-ins); 'dask': the same "
-                         "as --dask")
     ap.add_argument("--quick", action="store_true",
                     help="a short subset with few rounds (well under a minute)")
     ap.add_argument("--threads", type=int, default=None, metavar="N",
@@ -74,6 +69,13 @@ def parse_args(argv=None):
     ap.add_argument("--dask-batch", type=int, default=None, metavar="B",
                     help="the dask section's batch of 224x224x3 images (default 256; 64 "
                          "with --quick), in chunks of 32")
+    ap.add_argument("--suite", choices=("default", "networks", "training", "dask"),
+                    default="default",
+                    help="default: conv/pool and the drop-ins; networks: convolution layers "
+                         "from well-known networks against fastconv's methods and PyTorch "
+                         "(numpy, scipy, the naive loop, OpenCV and the drop-ins skipped); "
+                         "training: the gradients and conv2d_transpose against PyTorch's "
+                         "backward ops; dask: the same as --dask")
     ap.add_argument("--calibrate", action="store_true",
                     help="measure the drop-ins' cost-model constants on this machine (one "
                          "thread) and print them, with the file they go in; times nothing else")
@@ -197,6 +199,8 @@ def main(argv=None) -> int:
         return _run_calibration()
     if args.dask or args.suite == "dask":
         return _run_dask(args)
+    if args.suite == "training":
+        return _run_training(args)
     if args.suite == "networks":
         workloads = select_network_workloads(args.only, args.quick)
         signal_workloads = ()
@@ -218,6 +222,56 @@ def main(argv=None) -> int:
         return _run(args, argv, threads, workloads, signal_workloads)
     finally:
         if limits is not None:  # main() may be called in-process: leave BLAS as found
+            limits.restore_original_limits()
+
+
+def _run_training(args):
+    """The training suite: gradients and conv2d_transpose against PyTorch."""
+    import json
+
+    import fastconv
+
+    from . import training
+
+    workloads = training.select_training_workloads(args.only, args.quick)
+    if not workloads:
+        print(f"no training workload matches --only {args.only!r}", file=sys.stderr)
+        return 2
+    threads = args.threads if args.threads is not None else fastconv.get_num_threads()
+    limits = set_threads(threads)
+    try:
+        dtype = np.dtype(args.dtype)
+        rounds = args.rounds or (3 if args.quick else 7)
+        min_sample = 0.01 if args.quick else 0.05
+        env = report.environment(threads)
+        env["other_cpu_load_at_start"] = load = other_load_now()
+        env["peak_gflops"] = measure_peak_gflops(threads, dtype)
+        settings = {"rounds": rounds, "min_sample": min_sample, "slow_budget": 0.0}
+        for line in report.header_lines(env, dtype, settings):
+            print(line.split("; slow peers")[0] if "slow peers" in line else line)
+        if load is not None and load > report.BUSY:
+            print(f"NOTE: other processes are using {load:.0%} of the CPUs: timings will be "
+                  f"noisy")
+        print(flush=True)
+        progress = report.Progress(not args.no_progress)
+        results = []
+        for i, wl in enumerate(workloads):
+            progress(f"[{i + 1}/{len(workloads)}] {wl.name}")
+            res = training.run_training_row(wl, dtype, rounds, min_sample, args.seed)
+            results.append(res)
+            print(training.format_row(res), flush=True)
+            gc.collect()
+        progress("done", final=True)
+        for line in training.summarize(results):
+            print(line)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"environment": env, "dtype": str(dtype), "rounds": rounds,
+                           "results": results}, f, indent=1, default=str)
+            print(f"\nresults written to {args.json}")
+        return 0
+    finally:
+        if limits is not None:
             limits.restore_original_limits()
 
 
