@@ -37,13 +37,14 @@ except ImportError as _error:
 from . import reference
 from ._info import show_config
 from ._threads import get_num_threads, set_num_threads
-from .conv import conv2d
+from .conv import conv2d, sep_conv2d
 from .pool import avg_pool2d, max_pool2d
 from .signal import convolve, convolve2d, correlate, correlate2d
 
 __all__ = [
     "__version__",
     "conv2d",
+    "sep_conv2d",
     "max_pool2d",
     "avg_pool2d",
     "convolve",

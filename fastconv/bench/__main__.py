@@ -1,7 +1,9 @@
 """``python -m fastconv.bench``: the command line (``--help`` lists the options).
 
 Prints a header (versions, CPU, threads, BLAS), one table per conv/pool workload, a
-summary, then the numpy/scipy drop-ins section (``--no-signal`` skips it). Files are
+summary, then the numpy/scipy drop-ins section (``--no-signal`` skips it).
+``--suite image`` runs the image-filtering group instead (``fastconv.bench.image``:
+border modes and separable filters against OpenCV and scipy.ndimage). Files are
 written only when asked: ``--json PATH``, ``--plot PATH``. ``--calibrate`` measures the
 drop-ins' cost-model constants instead and prints them.
 
@@ -56,6 +58,10 @@ def parse_args(argv=None):
     ap.add_argument("--no-signal", action="store_true",
                     help="skip the numpy/scipy drop-ins section (fastconv.convolve / "
                          "correlate2d against np.convolve, scipy.signal, cv2.filter2D)")
+    ap.add_argument("--suite", choices=("main", "image"), default="main",
+                    help="main: the conv/pool workloads and the drop-ins (default); image: "
+                         "photo filtering with a reflect border against OpenCV and "
+                         "scipy.ndimage (fastconv.bench.image)")
     ap.add_argument("--calibrate", action="store_true",
                     help="measure the drop-ins' cost-model constants on this machine (one "
                          "thread) and print them, with the file they go in; times nothing else")
@@ -133,6 +139,41 @@ def _run_signal_section(workloads, dtype, settings, progress):
         "drop-in peers that disagree with fastconv")
 
 
+def _run_image_suite(args) -> int:
+    """The image-filtering group: its own header line, then one block per workload."""
+    from .image import format_image_workload, run_image_workload, select_image_workloads
+
+    import fastconv
+
+    chosen = select_image_workloads(args.only)
+    if not chosen:
+        print(f"no image workload matches --only {args.only!r}", file=sys.stderr)
+        return 2
+    threads = args.threads if args.threads is not None else fastconv.get_num_threads()
+    limits = set_threads(threads)
+    try:
+        env = report.environment(threads)
+        rounds = args.rounds or (3 if args.quick else 5)
+        header = report.header_lines(env, np.dtype(np.float32),
+                                     {"rounds": rounds, "min_sample": 0.05, "slow_budget": 0})
+        for line in header:
+            if not line.startswith("dtype "):  # the main suite's timing rules
+                print(line)
+        print(f"float32; {rounds} interleaved rounds, medians; samples >= 50 ms")
+        print("== image filtering: reflect border (np.pad 'reflect' = BORDER_REFLECT_101 = "
+              "ndimage 'mirror') ==")
+        print(flush=True)
+        for wl in chosen:
+            res = run_image_workload(wl, rounds=rounds, seed=args.seed)
+            print(format_image_workload(res))
+            print(flush=True)
+            gc.collect()
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the benchmark as the command line says; returns the exit status."""
     args = parse_args(argv)
@@ -141,6 +182,8 @@ def main(argv=None) -> int:
         return 0
     if args.calibrate:
         return _run_calibration()
+    if args.suite == "image":
+        return _run_image_suite(args)
     workloads = select_workloads(args.only, args.quick)
     signal_workloads = () if args.no_signal else select_signal_workloads(args.only, args.quick)
     if not workloads and not signal_workloads:

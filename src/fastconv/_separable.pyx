@@ -1,0 +1,163 @@
+"""Separable filtering of NHWC images: a vertical 1-D pass, then a horizontal one.
+
+Each output row is made from one row buffer per thread, never from an
+intermediate image. The vertical pass sums the kernel_y taps of whole input rows
+into the buffer; a row is W*C contiguous values, so the sum vectorises over the
+whole row at once, whatever C is. The buffer's padding columns are then filled
+by the column index map (or with the constant), and the horizontal pass sums the
+kernel_x taps of the buffer, again over contiguous runs of (output pixels x C).
+
+Borders arrive as index maps built by the Python layer from np.pad itself
+(``_geometry.pad_index``): ``rows[i]`` is the input row read by padded row i,
+``cols[j]`` the input column read by padded column j, -1 meaning the constant.
+Because both passes are linear and the maps act on one axis each, filtering the
+mapped rows and then mapping the filtered row's columns equals filtering np.pad's
+padded image.
+"""
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+
+import numpy as np
+
+
+# Values per register chunk: the chunk's partial sums stay in registers across the
+# taps, and each value is stored once. The last chunk of a row overlaps the one
+# before it rather than running a scalar tail (it writes the same values again).
+cdef enum:
+    CHUNK = 64
+
+
+cdef inline void _taps_into(floating* dest, const floating** sources, const floating* weights,
+                            Py_ssize_t n_taps, Py_ssize_t step, Py_ssize_t n,
+                            floating start) noexcept nogil:
+    """dest[j] = start + sum_t weights[t] * source_t[j] for j < n.
+
+    With ``step`` 0, source_t is the row pointer sources[t] (the vertical pass);
+    otherwise it is sources[0] + t * step (the horizontal pass over the row buffer).
+    """
+    cdef:
+        Py_ssize_t j0, j, t, last
+        floating acc[CHUNK]
+        floating wt
+        const floating* src
+    if n >= CHUNK:
+        last = n - CHUNK
+        j0 = 0
+        while True:
+            for j in range(CHUNK):
+                acc[j] = start
+            for t in range(n_taps):
+                src = (sources[t] if step == 0 else sources[0] + t * step) + j0
+                wt = weights[t]
+                for j in range(CHUNK):
+                    acc[j] += wt * src[j]
+            for j in range(CHUNK):
+                dest[j0 + j] = acc[j]
+            if j0 == last:
+                break
+            j0 = j0 + CHUNK if j0 + CHUNK < last else last
+    else:
+        for j in range(n):
+            dest[j] = start
+        for t in range(n_taps):
+            src = sources[t] if step == 0 else sources[0] + t * step
+            wt = weights[t]
+            for j in range(n):
+                dest[j] += wt * src[j]
+
+
+cdef void _output_row(const floating* x, floating* out, Py_ssize_t row,
+                      const floating* ky, Py_ssize_t k_h, const floating* kx, Py_ssize_t k_w,
+                      const Py_ssize_t* rows, const Py_ssize_t* cols, floating cval,
+                      Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t out_h,
+                      Py_ssize_t out_w, Py_ssize_t stride_h, Py_ssize_t stride_w,
+                      Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t left, Py_ssize_t used_w,
+                      floating* buf, const floating** row_ptrs,
+                      floating* row_weights) noexcept nogil:
+    cdef:
+        Py_ssize_t n = row // out_h, oh = row % out_h
+        Py_ssize_t t, src_row, p, c, ow, n_real = 0
+        floating constant = 0, column_constant = 0
+        floating* o = out + row * out_w * C
+        floating* real = buf + left * C    # the buffer's columns that are real columns
+        const floating* image = x + n * H * W * C
+        const floating* hsrc[1]
+    # Vertical pass: the rows the kernel_y taps read, real ones by pointer and the
+    # constant ones folded into the starting value.
+    for t in range(k_h):
+        src_row = rows[oh * stride_h + t * dil_h]
+        if src_row < 0:
+            constant += ky[t] * cval
+        else:
+            row_ptrs[n_real] = image + src_row * W * C
+            row_weights[n_real] = ky[t]
+            n_real += 1
+        column_constant += ky[t] * cval
+    _taps_into(real, row_ptrs, row_weights, n_real, 0, W * C, constant)
+    # Padding columns of the filtered row: copies of filtered real columns (the maps
+    # commute with the vertical pass) or the constant through kernel_y.
+    for p in range(used_w):
+        if p >= left and p < left + W:
+            continue
+        if cols[p] < 0:
+            for c in range(C):
+                buf[p * C + c] = column_constant
+        else:
+            for c in range(C):
+                buf[p * C + c] = real[cols[p] * C + c]
+    # Horizontal pass.
+    if stride_w == 1:
+        hsrc[0] = buf
+        _taps_into(o, hsrc, kx, k_w, dil_w * C, out_w * C, 0)
+    else:
+        for ow in range(out_w):
+            hsrc[0] = buf + ow * stride_w * C
+            _taps_into(o + ow * C, hsrc, kx, k_w, dil_w * C, C, 0)
+
+
+def sep_conv2d(const floating[:, :, :, ::1] x, const floating[::1] kernel_y,
+               const floating[::1] kernel_x, const Py_ssize_t[::1] rows,
+               const Py_ssize_t[::1] cols, floating cval, floating[:, :, :, ::1] out,
+               tuple stride, tuple dilation, Py_ssize_t left, int n_threads):
+    """out[n, oh, ow, c] = sum_{i, j} ky[i] kx[j] xp[n, oh*sh + i*dh, ow*sw + j*dw, c],
+    where xp is x padded by the index maps ``rows`` and ``cols`` (-1: ``cval``) and
+    ``left`` is the count of padding columns before the first real one."""
+    cdef:
+        Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+        Py_ssize_t out_h = out.shape[1], out_w = out.shape[2]
+        Py_ssize_t k_h = kernel_y.shape[0], k_w = kernel_x.shape[0]
+        Py_ssize_t stride_h, stride_w, dil_h, dil_w, used_w, buf_len, row, i, tid
+        floating[:, ::1] bufs
+        Py_ssize_t[:, ::1] row_ptrs      # const floating* per tap, per thread
+        floating[:, ::1] row_weights
+    stride_h, stride_w = stride
+    dil_h, dil_w = dilation
+    # Defence in depth: the maps must cover every padded row and column read, and
+    # name only real rows and columns (or -1).
+    used_w = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1
+    if (min(stride_h, stride_w, dil_h, dil_w, k_h, k_w, n_threads) < 1 or left < 0
+            or out.shape[0] != N or out.shape[3] != C
+            or rows.shape[0] < (out_h - 1) * stride_h + (k_h - 1) * dil_h + 1
+            or cols.shape[0] < used_w):
+        raise ValueError("kernel contract: separable shapes disagree")
+    for i in range(rows.shape[0]):
+        if not -1 <= rows[i] < H:
+            raise ValueError("kernel contract: a row index is outside the image")
+    for i in range(cols.shape[0]):
+        if not -1 <= cols[i] < W:
+            raise ValueError("kernel contract: a column index is outside the image")
+    if N == 0 or out_h == 0 or out_w == 0 or C == 0:
+        return
+    # One row buffer per thread: every padded column read, and all W real ones.
+    buf_len = (used_w if used_w > left + W else left + W) * C
+    bufs = np.empty((n_threads, buf_len), dtype=np.float32 if floating is float else np.float64)
+    row_ptrs = np.empty((n_threads, k_h), dtype=np.intp)
+    row_weights = np.empty((n_threads, k_h),
+                           dtype=np.float32 if floating is float else np.float64)
+    with nogil:
+        for row in prange(N * out_h, num_threads=n_threads, schedule="static"):
+            tid = threadid()
+            _output_row(&x[0, 0, 0, 0], &out[0, 0, 0, 0], row, &kernel_y[0], k_h,
+                        &kernel_x[0], k_w, &rows[0], &cols[0], cval, H, W, C, out_h,
+                        out_w, stride_h, stride_w, dil_h, dil_w, left, used_w, &bufs[tid, 0],
+                        <const floating**>&row_ptrs[tid, 0], &row_weights[tid, 0])
