@@ -154,14 +154,21 @@ def interior_range(size: int, eff_kernel: int, stride: int, before: int,
     return lo, max(lo, hi)
 
 
+def interior(in_hw: Sequence[int], eff_hw: Sequence[int], stride_hw: Sequence[int],
+             pads: PadPairs, out_hw: Sequence[int]) -> tuple[IntPair, IntPair]:
+    """((r_lo, r_hi), (c_lo, c_hi)): the output rows and columns whose windows lie inside
+    the image (``interior_range`` per axis)."""
+    rows, cols = (interior_range(n, k, s, p[0], o)
+                  for n, k, s, p, o in zip(in_hw, eff_hw, stride_hw, pads, out_hw))
+    return rows, cols
+
+
 def border_strips(in_hw: Sequence[int], eff_hw: Sequence[int], stride_hw: Sequence[int],
                   pads: PadPairs, out_hw: Sequence[int]) -> list[tuple[int, int, int, int]]:
     """Output rectangles (r0, r1, c0, c1) whose windows reach the padding: together with
     the interior they tile the output. Top and bottom strips span the full width; left
     and right ones the rows between. With no interior, the whole output is one strip."""
-    (r_lo, r_hi), (c_lo, c_hi) = (
-        interior_range(n, k, s, p[0], o)
-        for n, k, s, p, o in zip(in_hw, eff_hw, stride_hw, pads, out_hw))
+    (r_lo, r_hi), (c_lo, c_hi) = interior(in_hw, eff_hw, stride_hw, pads, out_hw)
     o_h, o_w = out_hw
     if r_lo >= r_hi or c_lo >= c_hi:
         return [(0, o_h, 0, o_w)]

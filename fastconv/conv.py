@@ -6,8 +6,8 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _blas_threads, _border, _validate
-from ._geometry import Window, border_strips, conv_window, effective_kernel, pad_index, \
-    positions_read
+from ._geometry import Window, border_strips, conv_window, effective_kernel, interior, \
+    pad_index, positions_read
 from ._plan import METHODS, border_tiles, conv2d_plan, separable_plan
 from ._typing import ArrayLike, IntOrPair, Method, PadMode, Padding
 
@@ -36,7 +36,9 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
     groups : int
         C_in and C_out must be divisible by it; groups == C_in is depthwise.
     method : {"auto", "direct", "im2col"}
-        The kernel to use. All give the same result up to float rounding.
+        The kernel to use. All give the same result up to float rounding. "auto"
+        also runs a depthwise kernel for one kernel per channel (groups == C_in ==
+        C_out) at stride 1 along the width, such as an RGB blur.
     pad_mode : {"constant", "reflect", "symmetric", "edge", "wrap"}
         What the padding holds, with exactly ``np.pad``'s meaning: the result equals
         ``np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), pad_mode)``
@@ -136,9 +138,23 @@ def _conv2d(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any =
         return _validate.finish(target, result)
 
     plan = conv2d_plan(x4.shape, w.shape, window.out_hw, dtype, groups, method, n_workers,
-                       simd)
+                       simd, stride_w=window.stride[1])
     x4 = np.ascontiguousarray(x4, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
+    if plan.method == "depthwise":
+        # The kernel computes the interior; the border strips come from padded pieces.
+        eff = effective_kernel(window.size, window.dilation)
+        (r_lo, r_hi), (c_lo, c_hi) = interior(x4.shape[1:3], eff, window.stride, window.pads,
+                                              window.out_hw)
+        plan.kernels.conv2d_depthwise_interior(
+            x4, w, bias_vec, target4, (r_lo, r_hi, c_lo, c_hi), window.stride[0],
+            window.dilation, window.pad_top_left, plan.threads)
+        if any(window.pads[0] + window.pads[1]):
+            strips = border_strips(x4.shape[1:3], eff, window.stride, window.pads,
+                                   window.out_hw)
+            _border_strips(x4, w, bias_vec, target4, window, groups, pad_mode, fill, strips,
+                           method, n_workers, simd)
+        return _validate.finish(target, result)
     if (pad_mode != "constant" or fill != 0) and any(window.pads[0] + window.pads[1]):
         # The kernels pad with zeros. Run them so (the interior never reads the
         # padding), then compute the outputs that do read it again, from small pieces
