@@ -80,14 +80,22 @@ def choose_method(method: str, k_len: int, c_in: int, c_out: int, groups: int,
     return "im2col"
 
 
+# The depthwise kernel wins for images with a few channels (RGB), where the direct
+# kernel's per-pixel loops have almost nothing to vectorise. Measured (float32, 2
+# threads, a shared and busy machine, medians): 3x3 on 1080x1920x3 27 ms against
+# 396 ms direct, 7x7 148 against 1235; 3x3 on 540x960 with C = 2, 4, 8: 22-24 ms
+# against 76-92. It ties at C = 16 and 32 and loses at C = 1 (the direct kernel's
+# one-channel rows: 20 against 16 ms on 512x512) and at C = 64 (86 against 16 ms).
+DEPTHWISE_CHANNELS = (2, 8)
+
+
 def depthwise_applies(method: str, c_in: int, w_shape: tuple[int, ...], groups: int,
                       stride_w: int) -> bool:
     """Whether "auto" runs the depthwise kernel: one kernel per channel (groups == C_in
-    == C_out) at stride 1 along the width. Measured (one thread, float32, 1920x1080x3,
-    AVX2 build): a 7x7 blur ran 37 ms there against 1.2 s in the direct kernel, whose
-    per-pixel loops have three channels to vectorise over."""
+    == C_out) at stride 1 along the width, for C_in in ``DEPTHWISE_CHANNELS``."""
+    low, high = DEPTHWISE_CHANNELS
     return (method == "auto" and groups == c_in and w_shape[2] == 1 and w_shape[3] == c_in
-            and stride_w == 1)
+            and stride_w == 1 and low <= c_in <= high)
 
 
 @dataclass(frozen=True)
