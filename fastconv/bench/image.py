@@ -111,7 +111,7 @@ def run_image_workload(wl: ImageWorkload, rounds: int = 5, min_sample: float = 0
 def format_image_workload(res: dict) -> str:
     lines = [f"{res['name']}: {res['describe']}"]
     for i, r in enumerate(res["impls"]):
-        ratio = "" if i == 0 else f"  fastconv is {r['speedup_vs_this']:.2f}x faster"
+        ratio = "" if i == 0 else f"  speed-up of fastconv {r['speedup_vs_this']:.2f}x"
         agree = "" if r["agrees"] else "  RESULT DISAGREES"
         lines.append(f"  {r['label']:<32} {r['ms']:9.2f} ms{ratio}{agree}")
     if res.get("other_load") is not None:

@@ -154,9 +154,10 @@ def conv2d_depthwise_interior(const floating[:, :, :, ::1] x, const floating[:, 
         np.tile(np.asarray(w).reshape(k_h * k_w, C), (1, plen // C + 1))[:, :plen], dtype=dtype)
     bias_pattern = np.ascontiguousarray(np.tile(np.asarray(bias), plen // C + 1)[:plen],
                                         dtype=dtype)
-    tap_ptrs = np.empty((n_threads, k_h * k_w), dtype=np.intp)
+    # padded by a cache line: threads rewrite their tap pointers for every output row
+    tap_ptrs = np.empty((n_threads, k_h * k_w + 8), dtype=np.intp)
     with nogil:
-        for item in prange(N * (r1 - r0), num_threads=n_threads, schedule="static"):
+        for item in prange(N * (r1 - r0), num_threads=n_threads, schedule="dynamic", chunksize=4):
             tid = threadid()
             _output_row(&x[0, 0, 0, 0], &out[0, 0, 0, 0], item, r0, r1 - r0, c0, c1, H, W, C,
                         OH, OW, k_h, k_w, stride_h, dil_h, dil_w, top, left, &pattern[0, 0],

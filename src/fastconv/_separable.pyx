@@ -94,6 +94,10 @@ cdef extern from *:
                      double start) noexcept nogil
 
 
+cdef enum:
+    PAD = 16  # values: at least one 64-byte cache line of any dtype here
+
+
 cdef inline void _taps_into(floating* dest, const floating** sources, Py_ssize_t offset,
                             const floating* weights, Py_ssize_t n_taps, Py_ssize_t n,
                             floating start) noexcept nogil:
@@ -191,12 +195,17 @@ def sep_conv2d(const floating[:, :, :, ::1] x, const floating[::1] kernel_y,
         return
     # One row buffer per thread: every padded column read, and all W real ones.
     buf_len = (used_w if used_w > left + W else left + W) * C
-    bufs = np.empty((n_threads, buf_len), dtype=np.float32 if floating is float else np.float64)
-    tap_ptrs = np.empty((n_threads, k_h + k_w), dtype=np.intp)
-    row_weights = np.empty((n_threads, k_h),
+    # Each thread's scratch is padded by a cache line (PAD values), so that no two
+    # threads write one line: the tap pointers are rewritten for every output row.
+    bufs = np.empty((n_threads, buf_len + PAD),
+                    dtype=np.float32 if floating is float else np.float64)
+    tap_ptrs = np.empty((n_threads, k_h + k_w + PAD), dtype=np.intp)
+    row_weights = np.empty((n_threads, k_h + PAD),
                            dtype=np.float32 if floating is float else np.float64)
+    # Dynamic, in runs of a few rows: on a shared machine a thread that loses its core
+    # leaves its rows to the other instead of holding up the call.
     with nogil:
-        for row in prange(N * out_h, num_threads=n_threads, schedule="static"):
+        for row in prange(N * out_h, num_threads=n_threads, schedule="dynamic", chunksize=4):
             tid = threadid()
             _output_row(&x[0, 0, 0, 0], &out[0, 0, 0, 0], row, &kernel_y[0], k_h,
                         &kernel_x[0], k_w, &rows[0], &cols[0], cval, H, W, C, out_h,
