@@ -27,12 +27,12 @@ DEBUG = os.environ.get("FASTCONV_DEBUG", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("FASTCONV_NO_OPENMP", "0") not in ("", "0")
 SANITIZE = os.environ.get("FASTCONV_SANITIZE", "").strip()
 
-KERNEL_MODULES = ["_config", "_direct", "_grad", "_im2col", "_pool", "_probe"]
+KERNEL_MODULES = ["_config", "_direct", "_grad", "_im2col", "_pool", "_probe", "_separable"]
 
 # The loop-nest kernels are compiled once more per SIMD level and the best one the
 # CPU supports is picked at import (fastconv/_dispatch.py). The baseline build
 # uses the compiler's default target, so every module runs on every x86-64 CPU.
-SIMD_MODULES = ["_direct", "_grad", "_pool", "_probe"]
+SIMD_MODULES = ["_direct", "_grad", "_pool", "_probe", "_separable"]
 SIMD_LEVELS = {
     "avx2": ["-mavx2", "-mfma"],
     "avx512": ["-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx2", "-mfma",

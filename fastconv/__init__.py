@@ -37,7 +37,7 @@ except ImportError as _error:
 from . import reference
 from ._info import show_config
 from ._threads import get_num_threads, set_num_threads
-from .conv import conv2d
+from .conv import conv2d, sep_conv2d
 from .grad import (avg_pool2d_grad, conv2d_grad_input, conv2d_grad_weight, conv2d_transpose,
                    max_pool2d_grad)
 from .pool import avg_pool2d, max_pool2d
@@ -46,6 +46,7 @@ from .signal import convolve, convolve2d, correlate, correlate2d
 __all__ = [
     "__version__",
     "conv2d",
+    "sep_conv2d",
     "max_pool2d",
     "avg_pool2d",
     "conv2d_grad_input",

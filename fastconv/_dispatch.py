@@ -64,6 +64,6 @@ def build(name: str, level: Optional[str] = None) -> tuple[str, ModuleType]:
     return level, available[level]
 
 
-_CHOSEN = {name: _select(name) for name in ("_direct", "_grad", "_pool", "_probe")}
+_CHOSEN = {name: _select(name) for name in ("_direct", "_grad", "_pool", "_probe", "_separable")}
 SIMD_LEVEL = _CHOSEN["_direct"][0]
 probe = _CHOSEN["_probe"][1]

@@ -10,6 +10,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+import numpy as np
+
 from ._typing import IntPair, PadPairs
 from ._validate import INDEX_MAX, nonnegative_int, padding_spec, positive_pair
 
@@ -113,6 +115,72 @@ def pool_window(in_hw: Sequence[int], pool_size: Any, stride: Optional[Any],
                 f"(axis {axis})"
             )
     return Window(pool, stride_hw, (1, 1), pads, out_hw)
+
+
+# ---------------------------------------------------------------------------
+# Border modes: np.pad's meaning, as index maps, and the outputs that need them
+# ---------------------------------------------------------------------------
+def pad_index(size: int, before: int, start: int, stop: int, mode: str) -> np.ndarray:
+    """The source index of padded positions ``start .. stop - 1`` of an axis of ``size``
+    values padded by ``before`` in front, as ``np.pad(np.arange(size), ..., mode)``
+    would give it; -1 marks the constant of mode "constant".
+
+    Computed for just the positions asked (np.pad would build the whole padded axis).
+    np.pad repeats its reflections and wraps when the padding is wider than the axis,
+    so each mode is periodic: wrap with period n, symmetric 2n, reflect 2n - 2 (a
+    single value reflects to itself, as np.pad has it). ``size`` is >= 1.
+    """
+    j = np.arange(start - before, stop - before, dtype=np.intp)
+    if mode == "constant":
+        return np.where((j >= 0) & (j < size), j, -1)
+    if mode == "edge":
+        return np.clip(j, 0, size - 1)
+    if mode == "wrap":
+        return j % size
+    period = 2 * size if mode == "symmetric" else 2 * size - 2
+    if period == 0:  # "reflect" of one value
+        return np.zeros_like(j)
+    k = j % period
+    return np.where(k < size, k, period - k - (mode == "symmetric"))
+
+
+def interior_range(size: int, eff_kernel: int, stride: int, before: int,
+                   out: int) -> IntPair:
+    """Outputs [lo, hi) along one axis whose windows lie wholly inside the image
+    (empty, lo >= hi, when none does). Output o reads padded positions
+    o * stride .. o * stride + eff_kernel - 1; the image is before .. before + size - 1."""
+    lo = min(-(-before // stride), out)
+    last = before + size - eff_kernel  # the last window start inside the image
+    hi = min(last // stride + 1, out) if last >= 0 else 0
+    return lo, max(lo, hi)
+
+
+def interior(in_hw: Sequence[int], eff_hw: Sequence[int], stride_hw: Sequence[int],
+             pads: PadPairs, out_hw: Sequence[int]) -> tuple[IntPair, IntPair]:
+    """((r_lo, r_hi), (c_lo, c_hi)): the output rows and columns whose windows lie inside
+    the image (``interior_range`` per axis)."""
+    rows, cols = (interior_range(n, k, s, p[0], o)
+                  for n, k, s, p, o in zip(in_hw, eff_hw, stride_hw, pads, out_hw))
+    return rows, cols
+
+
+def border_strips(in_hw: Sequence[int], eff_hw: Sequence[int], stride_hw: Sequence[int],
+                  pads: PadPairs, out_hw: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """Output rectangles (r0, r1, c0, c1) whose windows reach the padding: together with
+    the interior they tile the output. Top and bottom strips span the full width; left
+    and right ones the rows between. With no interior, the whole output is one strip."""
+    (r_lo, r_hi), (c_lo, c_hi) = interior(in_hw, eff_hw, stride_hw, pads, out_hw)
+    o_h, o_w = out_hw
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return [(0, o_h, 0, o_w)]
+    strips = [(0, r_lo, 0, o_w), (r_hi, o_h, 0, o_w),
+              (r_lo, r_hi, 0, c_lo), (r_lo, r_hi, c_hi, o_w)]
+    return [s for s in strips if s[1] > s[0] and s[3] > s[2]]
+
+
+def positions_read(o0: int, o1: int, stride: int, eff_kernel: int) -> IntPair:
+    """Padded positions [start, stop) that outputs o0 .. o1 - 1 read along one axis."""
+    return o0 * stride, (o1 - 1) * stride + eff_kernel
 
 
 # ---------------------------------------------------------------------------

@@ -102,9 +102,9 @@ def conv2d_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_hw: tupl
     k_h, k_w, cin_per_group, c_out = w_shape
     batch, c_in = x_shape[0], x_shape[3]
     k_len = k_h * k_w * cin_per_group
-    chosen = choose_method(method, k_len, c_in, c_out, groups, level)
     pixels = batch * out_hw[0] * out_hw[1]
     macs = pixels * c_out * k_len
+    chosen = choose_method(method, k_len, c_in, c_out, groups, level)
     if chosen == "im2col":
         from . import _im2col
 
@@ -245,3 +245,39 @@ def pool_grad_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tupl
     batch, _, _, channels = x_shape
     work = 2 * math.prod(x_shape) + batch * out_hw[0] * out_hw[1] * channels * pool[0] * pool[1]
     return threads_for(workers, work, batch * -(-channels // 32))
+
+
+# A border piece (the padded input of a few output rows of one border strip) stays
+# below this size, so the workspace of a padded call is bounded whatever the image.
+BORDER_PIECE_BYTES = 1 << 22
+
+
+def border_tiles(batch: int, r0: int, r1: int, stride_h: int, eff_h: int,
+                 row_bytes: int) -> list[tuple[int, int, int, int]]:
+    """(n0, n1, a, b): images n0..n1-1 and output rows a..b-1 of a border strip of output
+    rows r0..r1-1, in pieces of at most BORDER_PIECE_BYTES (but at least one image and
+    one output row each). ``row_bytes`` is one padded input row of the strip."""
+    one_row = eff_h * row_bytes  # the input rows one output row reads, per image
+    images = max(1, min(batch, BORDER_PIECE_BYTES // max(1, one_row)))
+    rows_fit = (BORDER_PIECE_BYTES // max(1, images * row_bytes) - eff_h) // stride_h + 1
+    band = max(1, rows_fit)
+    return [(n0, min(n0 + images, batch), a, min(a + band, r1))
+            for n0 in range(0, batch, images) for a in range(r0, r1, band)]
+
+
+@dataclass(frozen=True)
+class SeparablePlan:
+    """How one sep_conv2d call runs."""
+
+    threads: int
+    kernels: ModuleType
+    simd_level: str
+
+
+def separable_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], taps: int,
+                   workers: Optional[int] = None, simd: Optional[str] = None) -> SeparablePlan:
+    """Plan a separable filter: the kernel's prange runs over output rows (image, row)."""
+    level, kernels = _dispatch.build("_separable", simd)
+    batch, _, width, channels = x_shape
+    work = batch * out_hw[0] * (width + out_hw[1]) * channels * taps
+    return SeparablePlan(threads_for(workers, work, batch * out_hw[0]), kernels, level)

@@ -5,7 +5,8 @@ from typing import Literal, Optional, Tuple, Union
 
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ArrayLike", "NDArray", "IntPair", "PadPairs", "IntOrPair", "Padding", "Method", "Workers"]
+__all__ = ["ArrayLike", "NDArray", "IntPair", "PadPairs", "IntOrPair", "Padding", "Method", "Workers",
+           "PadMode"]
 
 IntPair = Tuple[int, int]
 PadPairs = Tuple[Tuple[int, int], Tuple[int, int]]
@@ -14,3 +15,5 @@ IntOrPair = Union[int, Tuple[int, int]]
 Padding = Union[str, int, Tuple[int, int], Tuple[Tuple[int, int], Tuple[int, int]]]
 Workers = Optional[int]
 Method = Literal["auto", "direct", "im2col"]
+# np.pad's modes, as conv2d's pad_mode
+PadMode = Literal["constant", "reflect", "symmetric", "edge", "wrap"]

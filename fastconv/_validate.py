@@ -22,6 +22,8 @@ INDEX_MAX = int(np.iinfo(np.intp).max)
 
 COMPUTE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 PADDING_STRINGS = ("valid", "same")
+# np.pad's modes that conv2d's pad_mode accepts (np.pad's own spelling and meaning).
+PAD_MODES = ("constant", "reflect", "symmetric", "edge", "wrap")
 
 
 # ---------------------------------------------------------------------------
@@ -128,6 +130,23 @@ def choice(value: Any, options: Sequence[str], name: str) -> str:
     return value
 
 
+def pad_mode(value: Any) -> str:
+    """One of np.pad's modes in ``PAD_MODES``."""
+    if not isinstance(value, str) or value not in PAD_MODES:
+        raise ValueError(
+            f"pad_mode must be one of {PAD_MODES} (np.pad's modes), got {value!r}"
+        )
+    return value
+
+
+def cval(value: Any, dtype: np.dtype) -> Any:
+    """The constant of pad_mode="constant": a real scalar, in the compute dtype."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cval must be a real number, got {type(value).__name__} {value!r}")
+    return dtype.type(value)
+
+
 # ---------------------------------------------------------------------------
 # Threads
 # ---------------------------------------------------------------------------
@@ -191,6 +210,21 @@ def result_dtype(*arrays: Optional[np.ndarray]) -> np.dtype:
     return dtype
 
 
+def pool_dtypes(x: np.ndarray, op: str) -> tuple[np.dtype, np.dtype]:
+    """(dtype the kernel reads, dtype of the result) for pooling ``op``.
+
+    Pooling only selects or averages, so integers need no float conversion:
+    max_pool2d keeps every integer width and bool exactly (bool is read as uint8, whose
+    max is the logical or); avg_pool2d of integers and bool gives float64, as np.mean
+    does. Floats follow ``result_dtype`` (float16 computes in float32).
+    """
+    if x.dtype.kind in "biu":
+        read = np.dtype(np.uint8) if x.dtype.kind == "b" else x.dtype
+        return read, (x.dtype if op == "max_pool2d" else np.dtype(np.float64))
+    dtype = result_dtype(x)
+    return dtype, dtype
+
+
 def batched(x: np.ndarray, name: str = "x") -> tuple[np.ndarray, bool]:
     """Accept (N, H, W, C) or one unbatched (H, W, C) image; return the 4-D view and a flag."""
     if x.ndim == 4:
@@ -235,6 +269,12 @@ def conv_operands(x4: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray],
     if k_h == 0 or k_w == 0:
         raise ValueError(f"w has an empty kernel window: shape {w.shape}")
     return n_groups
+
+
+def taps(kernel: np.ndarray, name: str) -> None:
+    """A 1-D kernel of a separable filter: one axis, at least one tap."""
+    if kernel.ndim != 1 or kernel.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {kernel.shape}")
 
 
 # ---------------------------------------------------------------------------

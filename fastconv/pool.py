@@ -19,7 +19,7 @@ def _pool2d(op: str, x: Any, pool_size: Any = 2, stride: Any = None, padding: An
     "avg_pool2d"); ``simd`` runs a given build instead of the one chosen at import."""
     x = _validate.as_array(x, "x")
     x4, unbatched = _validate.batched(x)
-    dtype = _validate.result_dtype(x)
+    read_dtype, dtype = _validate.pool_dtypes(x, op)
     n_workers = _validate.workers(workers)
     _validate.nonempty_image(x4)
     window = pool_window(x4.shape[1:3], pool_size, stride, padding)
@@ -29,10 +29,16 @@ def _pool2d(op: str, x: Any, pool_size: Any = 2, stride: Any = None, padding: An
     target4 = target[np.newaxis] if unbatched else target
     if target4.size == 0:
         return _validate.finish(target, result)
-    x4 = np.ascontiguousarray(x4, dtype=dtype)
+    if x4.dtype.kind == "b":
+        # bool is read as uint8 (the same bytes; max is the logical or) and written so.
+        x4 = np.ascontiguousarray(x4).view(np.uint8)
+    x4 = np.ascontiguousarray(x4, dtype=read_dtype)
     plan = pool2d_plan(x4.shape, window.out_hw, window.size, n_workers, simd)
+    if op == "avg_pool2d" and read_dtype.kind in "iu":
+        op = "avg_pool2d_integer"
     kernel = getattr(plan.kernels, op)
-    kernel(x4, target4, window.size, window.stride, window.pad_top_left, plan.threads)
+    written = target4.view(np.uint8) if target4.dtype.kind == "b" else target4
+    kernel(x4, written, window.size, window.stride, window.pad_top_left, plan.threads)
     return _validate.finish(target, result)
 
 
@@ -57,10 +63,12 @@ def max_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOr
 
     Returns
     -------
-    ndarray of shape (N, OH, OW, C) (or (OH, OW, C)), dtype
-    ``np.result_type(x, np.float32)``.
+    ndarray of shape (N, OH, OW, C) (or (OH, OW, C)). Integer and bool images keep
+    their dtype exactly (a uint8 image pools to uint8; int64 is compared as int64,
+    never rounded through a float); floats give ``np.result_type(x, np.float32)``.
 
-    NaN propagates as in ``np.max``: a window holding a NaN gives NaN.
+    NaN propagates as in ``np.max``: a window holding a NaN gives NaN. Pooling has no
+    ``pad_mode``: padding never takes part in a pooled value, whatever it would hold.
 
     Examples
     --------
@@ -78,6 +86,11 @@ def max_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOr
     >>> fastconv.max_pool2d(x, 3, stride=2, padding="same")[..., 0]
     array([[10., 11.],
            [14., 15.]])
+
+    An 8-bit image stays 8-bit:
+
+    >>> fastconv.max_pool2d(np.array([[[0], [255]], [[7], [9]]], np.uint8))[..., 0]
+    array([[255]], dtype=uint8)
     """
     return _pool2d("max_pool2d", x, pool_size, stride, padding, out, workers)
 
@@ -89,6 +102,10 @@ def avg_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOr
 
     Same arguments as :func:`max_pool2d`. The mean is over the real pixels in
     each window (TensorFlow's SAME rule): padding is never counted.
+
+    Integer and bool images give float64, as ``np.mean`` does: each value is
+    converted to float64 and summed so (no integer sum that could overflow), and
+    the sum is divided by the count. Float images keep their precision, as above.
 
     Examples
     --------
@@ -104,5 +121,7 @@ def avg_pool2d(x: ArrayLike, pool_size: IntOrPair = 2, *, stride: Optional[IntOr
     >>> fastconv.avg_pool2d(np.ones((1, 3, 3, 1)), padding="same")[0, ..., 0]
     array([[1., 1.],
            [1., 1.]])
+    >>> fastconv.avg_pool2d(np.array([[[0], [255]], [[7], [9]]], np.uint8))[..., 0]
+    array([[67.75]])
     """
     return _pool2d("avg_pool2d", x, pool_size, stride, padding, out, workers)

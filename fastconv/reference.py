@@ -17,10 +17,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ._geometry import conv_window, gradient_window, pool_window, transpose_output_hw
-from ._typing import ArrayLike, IntOrPair, Padding
+from ._typing import ArrayLike, IntOrPair, PadMode, Padding
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv2d_grad_input", "conv2d_grad_weight",
-           "conv2d_transpose", "max_pool2d_grad", "avg_pool2d_grad"]
+__all__ = ["conv2d", "sep_conv2d", "max_pool2d", "avg_pool2d", "conv2d_grad_input",
+           "conv2d_grad_weight", "conv2d_transpose", "max_pool2d_grad", "avg_pool2d_grad"]
 
 
 def _batched(x: ArrayLike) -> tuple[np.ndarray, bool]:
@@ -41,9 +41,10 @@ def _ieee_field_dot(field: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
            stride: IntOrPair = 1, padding: Padding = "valid", dilation: IntOrPair = 1,
-           groups: int = 1) -> np.ndarray:
+           groups: int = 1, pad_mode: PadMode = "constant", cval: float = 0.0) -> np.ndarray:
     """out[n, i, j, o] = bias[o] + sum over (kh, kw, c) in o's group of
-    x_padded[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c - group_start, o].
+    x_padded[n, i*sh + kh*dh, j*sw + kw*dw, c] * w[kh, kw, c - group_start, o],
+    where x_padded is ``np.pad(x, ..., pad_mode)`` (``constant_values=cval``).
 
     Same arguments as :func:`fastconv.conv2d` (no ``method``, ``out`` or ``workers``);
     computed and returned in float64.
@@ -67,7 +68,9 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
     assert c_in == c_in_per_group * groups and c_out % groups == 0
     window = conv_window((h, wd), (kh, kw), stride, dilation, padding)
     (sh, sw), (dh, dw), pads, (oh, ow) = window.stride, window.dilation, window.pads, window.out_hw
-    xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    widths = ((0, 0), pads[0], pads[1], (0, 0))
+    xp = (np.pad(x, widths, constant_values=cval) if pad_mode == "constant"
+          else np.pad(x, widths, mode=pad_mode))
     c_out_per_group = c_out // groups
     finite = np.isfinite(x).all() and np.isfinite(w).all()
     dot = _blas_field_dot if finite else _ieee_field_dot
@@ -81,6 +84,28 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
                 out[:, i, j, cout] = dot(field[..., cin], w[..., cout])
     if bias is not None:
         out += np.asarray(bias, dtype=np.float64)
+    return out[0] if unbatched else out
+
+
+def sep_conv2d(x: ArrayLike, kernel_y: ArrayLike, kernel_x: ArrayLike, *,
+               stride: IntOrPair = 1, padding: Padding = "valid", dilation: IntOrPair = 1,
+               pad_mode: PadMode = "constant", cval: float = 0.0) -> np.ndarray:
+    """The depthwise :func:`conv2d` of every channel with the outer product
+    ``kernel_y[i] * kernel_x[j]``: what :func:`fastconv.sep_conv2d` computes in two passes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> fastconv.reference.sep_conv2d(np.ones((3, 4, 2)), [1, 1], [1, 2, 3]).shape
+    (2, 2, 2)
+    """
+    x, unbatched = _batched(x)
+    channels = x.shape[3]
+    outer = np.multiply.outer(np.asarray(kernel_y, np.float64), np.asarray(kernel_x, np.float64))
+    w = np.repeat(outer[:, :, None, None], channels, axis=3)
+    out = conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=channels,
+                 pad_mode=pad_mode, cval=cval)
     return out[0] if unbatched else out
 
 

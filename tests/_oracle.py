@@ -48,13 +48,27 @@ def pool_expected(op, x, pool_size=2, **kwargs):
     return expected, scale * (ph * pw + 4)
 
 
+def pool_result_dtype(op, x_dtype):
+    """Pooling's dtype rule (issue 13): integers and bool keep their dtype in max pooling
+    and average to float64 (np.mean's); floats follow np.result_type(x, float32)."""
+    x_dtype = np.dtype(x_dtype)
+    if x_dtype.kind in "biu":
+        return x_dtype if op == "max_pool2d" else np.dtype(np.float64)
+    return np.result_type(x_dtype, np.float32)
+
+
 def assert_matches(actual, expected, bound, dtype):
     """``actual`` has the dtype and shape, NaN/Inf where ``expected`` has them, and
-    every finite value within ``2 * bound * eps(dtype)`` (plus a subnormal-sized slack)."""
+    every finite value within ``2 * bound * eps(dtype)`` (plus a subnormal-sized slack).
+    An integer or bool result (max pooling selects a value) must equal ``expected``
+    exactly (in float64, whose rounding keeps the order: max commutes with it)."""
     dtype = np.dtype(dtype)
     assert type(actual) is np.ndarray, type(actual)
     assert actual.dtype == dtype, (actual.dtype, dtype)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    if dtype.kind in "biu":
+        np.testing.assert_array_equal(actual.astype(np.float64), expected)
+        return
     got = actual.astype(np.float64)
     nan = np.isnan(expected)
     np.testing.assert_array_equal(np.isnan(got), nan, err_msg="NaN positions differ")

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import fastconv
 from _hypothesis_profiles import budget
-from _oracle import LAYOUTS, assert_matches, conv_expected, pool_expected, with_layout
+from _oracle import (LAYOUTS, assert_matches, conv_expected, pool_expected, pool_result_dtype,
+                     with_layout)
 
 # Weighted by repetition: mostly the two compute dtypes, sometimes ones that convert.
 X_DTYPES = ["float32"] * 4 + ["float64"] * 4 + ["float16", "int16", "uint8", "bool"]
@@ -225,9 +226,11 @@ def test_pooling_matches_reference(case):
     view, guard = with_layout(x, case["layout"])
     before = guard.copy()
     x_passed = np.array(view, dtype=np.float64)
-    dtype = _result_dtype(case["dtype"])
+    dtype = pool_result_dtype(case["op"], case["dtype"])
     expected, bound = pool_expected(case["op"], x_passed, case["pool_size"], **case["kwargs"])
-    out = np.full(expected.shape, np.nan, dtype) if case["out"] else None
+    # prefilled with a value the kernel must overwrite (NaN, or an integer type's max)
+    unwritten = np.nan if dtype.kind == "f" else True if dtype.kind == "b" else np.iinfo(dtype).max
+    out = np.full(expected.shape, unwritten, dtype) if case["out"] else None
     fn = getattr(fastconv, case["op"])
     result = fn(view, case["pool_size"], out=out, workers=case["workers"], **case["kwargs"])
     if out is not None:

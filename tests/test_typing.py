@@ -31,7 +31,8 @@ def test_py_typed_marker_ships():
 def test_each_compiled_module_has_a_stub_beside_it():
     modules = compiled_modules()
     # The kernels every build has; the SIMD variants exist only on some builds.
-    assert {"_config", "_direct", "_grad", "_im2col", "_pool", "_probe"} <= set(modules), modules
+    assert {"_config", "_direct", "_grad", "_im2col", "_pool", "_probe",
+            "_separable"} <= set(modules), modules
     missing = [name for name in modules if not (PACKAGE_DIR / f"{name}.pyi").is_file()]
     assert not missing, f"compiled modules without a .pyi stub in {PACKAGE_DIR}: {missing}"
 

@@ -31,6 +31,9 @@ CASES = {
     "direct 3x3x8x8": ((1, 8192, 4096, 8), (3, 3, 8, 8), "direct"),
     "im2col 3x3x8x8": ((1, 8192, 4096, 8), (3, 3, 8, 8), "im2col"),
     "max_pool2d 2x2": ((1, 8192, 4096, 8), 2, "max_pool2d"),
+    # Border modes: no padded copy of the input, only small padded pieces of its edges.
+    "direct 3x3x8x8 reflect": ((1, 8192, 4096, 8), (3, 3, 8, 8), "direct reflect"),
+    "sep_conv2d 7+7 reflect": ((1, 8192, 4096, 8), 7, "sep_conv2d"),
 }
 
 SCRIPT = textwrap.dedent(
@@ -42,7 +45,13 @@ SCRIPT = textwrap.dedent(
     x_shape = tuple(x_shape)
     x = np.ones(x_shape, dtype=np.float32)
     # out starts as NaN, so a kernel that wrote nothing (or only part) cannot pass.
-    if how == "max_pool2d":
+    if how == "sep_conv2d":
+        out = np.full(x_shape, np.nan, np.float32)
+        taps = np.ones(w_spec, np.float32)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        fastconv.sep_conv2d(x, taps, taps, padding="same", pad_mode="reflect", out=out)
+        expected_interior = float(w_spec * w_spec)
+    elif how == "max_pool2d":
         out = np.full((x_shape[0], x_shape[1] // w_spec, x_shape[2] // w_spec, x_shape[3]),
                       np.nan, np.float32)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -52,11 +61,14 @@ SCRIPT = textwrap.dedent(
         w = np.ones(tuple(w_spec), dtype=np.float32)
         out = np.full(x_shape[:3] + (w_spec[3],), np.nan, np.float32)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        fastconv.conv2d(x, w, padding="same", method=how, out=out)
+        method, _, mode = how.partition(" ")
+        fastconv.conv2d(x, w, padding="same", method=method, pad_mode=mode or "constant",
+                        out=out)
         # an interior pixel sums the whole all-ones window
         expected_interior = float(w_spec[0] * w_spec[1] * w_spec[2])
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    interior = out[:, 1:-1, 1:-1, :]
+    # a reflected border holds ones too: there, every output is the interior's value
+    interior = out if ("reflect" in how or how == "sep_conv2d") else out[:, 1:-1, 1:-1, :]
     ok = bool(not np.isnan(out).any() and (interior == expected_interior).all())
     print(json.dumps({"growth_kib": after - before, "ok": ok, "peak_kib": after}))
     """

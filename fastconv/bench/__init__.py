@@ -24,11 +24,13 @@ The modules, one concern each:
 - :mod:`~fastconv.bench.runner`: one workload from set-up to result;
 - :mod:`~fastconv.bench.report`: header, tables, JSON, chart;
 - :mod:`~fastconv.bench.calibrate`: the drop-ins' cost-model constants;
+- :mod:`~fastconv.bench.image`: the image-filtering group (``--suite image``);
 - ``__main__``: the command line.
 
 What ``benches/`` (pytest-benchmark) and users need is re-exported here.
 """
 from .checks import check_signal, results_agree, signal_max_error
+from .image import IMAGE_WORKLOADS, ImageWorkload, image_implementations, run_image_workload
 from .peers import (SIGNAL_IMPLS_1D, SIGNAL_IMPLS_2D, Impl, implementations,
                     scipy_conv_seconds, signal_implementation, signal_oracle)
 from .report import environment
@@ -45,6 +47,7 @@ __all__ = [
     "results_agree", "signal_max_error", "check_signal",
     "run_workload", "run_signal_workload",
     "environment", "set_threads", "measure_peak_gflops", "main",
+    "ImageWorkload", "IMAGE_WORKLOADS", "image_implementations", "run_image_workload",
 ]
 
 

@@ -69,13 +69,14 @@ def parse_args(argv=None):
     ap.add_argument("--dask-batch", type=int, default=None, metavar="B",
                     help="the dask section's batch of 224x224x3 images (default 256; 64 "
                          "with --quick), in chunks of 32")
-    ap.add_argument("--suite", choices=("default", "networks", "training", "dask"),
+    ap.add_argument("--suite", choices=("default", "networks", "training", "image", "dask"),
                     default="default",
                     help="default: conv/pool and the drop-ins; networks: convolution layers "
                          "from well-known networks against fastconv's methods and PyTorch "
                          "(numpy, scipy, the naive loop, OpenCV and the drop-ins skipped); "
                          "training: the gradients and conv2d_transpose against PyTorch's "
-                         "backward ops; dask: the same as --dask")
+                         "backward ops; image: photo filtering with a reflect border against "
+                         "OpenCV and scipy.ndimage; dask: the same as --dask")
     ap.add_argument("--calibrate", action="store_true",
                     help="measure the drop-ins' cost-model constants on this machine (one "
                          "thread) and print them, with the file they go in; times nothing else")
@@ -189,6 +190,41 @@ def _run_dask(args):
             limits.restore_original_limits()
 
 
+def _run_image_suite(args) -> int:
+    """The image-filtering group: its own header line, then one block per workload."""
+    from .image import format_image_workload, run_image_workload, select_image_workloads
+
+    import fastconv
+
+    chosen = select_image_workloads(args.only)
+    if not chosen:
+        print(f"no image workload matches --only {args.only!r}", file=sys.stderr)
+        return 2
+    threads = args.threads if args.threads is not None else fastconv.get_num_threads()
+    limits = set_threads(threads)
+    try:
+        env = report.environment(threads)
+        rounds = args.rounds or (3 if args.quick else 5)
+        header = report.header_lines(env, np.dtype(np.float32),
+                                     {"rounds": rounds, "min_sample": 0.05, "slow_budget": 0})
+        for line in header:
+            if not line.startswith("dtype "):  # the main suite's timing rules
+                print(line)
+        print(f"float32; {rounds} interleaved rounds, medians; samples >= 50 ms")
+        print("== image filtering: reflect border (np.pad 'reflect' = BORDER_REFLECT_101 = "
+              "ndimage 'mirror') ==")
+        print(flush=True)
+        for wl in chosen:
+            res = run_image_workload(wl, rounds=rounds, seed=args.seed)
+            print(format_image_workload(res))
+            print(flush=True)
+            gc.collect()
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the benchmark as the command line says; returns the exit status."""
     args = parse_args(argv)
@@ -201,6 +237,8 @@ def main(argv=None) -> int:
         return _run_dask(args)
     if args.suite == "training":
         return _run_training(args)
+    if args.suite == "image":
+        return _run_image_suite(args)
     if args.suite == "networks":
         workloads = select_network_workloads(args.only, args.quick)
         signal_workloads = ()
