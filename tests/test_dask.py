@@ -28,7 +28,7 @@ import dask  # noqa: E402
 
 import fastconv  # noqa: E402
 import fastconv.dask as fcd  # noqa: E402
-from fastconv import _geometry  # noqa: E402
+from fastconv import _dask_graph, _geometry  # noqa: E402
 from fastconv.signal import with_policy  # noqa: E402
 
 from conftest import assert_close  # noqa: E402
@@ -349,10 +349,10 @@ def test_correlate2d_wrap_reads_the_far_side_only():
 # Threads
 # ---------------------------------------------------------------------------
 def test_threads_per_task():
-    assert fcd._task_threads(None, 1) == fastconv.get_num_threads()
-    assert fcd._task_threads(None, 10**6) == 1
-    assert fcd._task_threads(3, 10**6) == 3
-    assert fcd._threads_here(2, None) == 2  # not in a distributed worker
+    assert _dask_graph._task_threads(None, 1) == fastconv.get_num_threads()
+    assert _dask_graph._task_threads(None, 10**6) == 1
+    assert _dask_graph._task_threads(3, 10**6) == 3
+    assert _dask_graph._threads_here(2, None) == 2  # not in a distributed worker
 
 
 def test_threaded_scheduler_gives_the_same_bits():
@@ -404,8 +404,8 @@ def test_on_a_local_cluster(cluster_client):
 
 
 def test_tasks_in_a_distributed_worker_run_one_thread(cluster_client):
-    assert cluster_client.submit(fcd._threads_here, 2, None, pure=False).result() == 1
-    assert cluster_client.submit(fcd._threads_here, 2, 3, pure=False).result() == 2
+    assert cluster_client.submit(_dask_graph._threads_here, 2, None, pure=False).result() == 1
+    assert cluster_client.submit(_dask_graph._threads_here, 2, 3, pure=False).result() == 2
 
 
 # ---------------------------------------------------------------------------

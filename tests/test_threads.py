@@ -138,8 +138,8 @@ LONG_CALLS = {
                                     fastconv.conv2d_grad_input(dy, w, (n, 64, 64, 32),
                                                                workers=1)),
     "conv2d_grad_input stride 2": lambda n: (
-        lambda dy=np.ones((n, 31, 31, 32), np.float32), w=np.ones((3, 3, 32, 32), np.float32):
-        fastconv.conv2d_grad_input(dy, w, (n, 64, 64, 32), stride=2, workers=1)),
+        lambda dy=np.ones((n, 31, 31, 64), np.float32), w=np.ones((3, 3, 64, 64), np.float32):
+        fastconv.conv2d_grad_input(dy, w, (n, 64, 64, 64), stride=2, workers=1)),
     "conv2d_grad_weight": lambda n: (lambda x=np.ones((n, 64, 64, 32), np.float32),
                                      dy=np.ones((n, 62, 62, 32), np.float32):
                                      fastconv.conv2d_grad_weight(x, dy, (3, 3, 32, 32),
