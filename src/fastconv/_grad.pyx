@@ -26,6 +26,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from fastconv._blas cimport gemm_rowmajor_op
+from fastconv._patches cimport pack_patches
 from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contract, input_col,
                                  input_row, inside, make_window, pixel_offset)
 
@@ -232,34 +233,6 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
 # ---------------------------------------------------------------------------
 # conv2d_grad_weight
 # ---------------------------------------------------------------------------
-cdef void _pack_fields(const floating* x, Window* g, Py_ssize_t first_row, Py_ssize_t n_rows,
-                       Py_ssize_t grp, floating* patches) noexcept nogil:
-    """patches[r, (kh*KW + kw)*cin_g + c] = x[n, ih, iw, grp*cin_g + c], or 0 in the padding:
-    the receptive field of output pixel first_row + r, in the kernel's (kh, kw, c) order."""
-    cdef:
-        Py_ssize_t cin_g = g.in_c // g.groups
-        Py_ssize_t k_len = g.k_h * g.k_w * cin_g
-        Py_ssize_t plane = g.out_h * g.out_w
-        Py_ssize_t r, m, n, oh, ow, kh, kw, ih, iw
-        floating* dst
-    for r in range(n_rows):
-        m = first_row + r
-        n = m // plane
-        oh = (m % plane) // g.out_w
-        ow = m % g.out_w
-        dst = patches + r * k_len
-        for kh in range(g.k_h):
-            ih = input_row(g, oh, kh)
-            for kw in range(g.k_w):
-                iw = input_col(g, ow, kw)
-                if inside(ih, g.in_h) and inside(iw, g.in_w):
-                    memcpy(dst, x + pixel_offset(g, n, ih, iw) + grp * cin_g,
-                           cin_g * sizeof(floating))
-                else:
-                    memset(dst, 0, cin_g * sizeof(floating))
-                dst += cin_g
-
-
 cdef void _weight_sum_blas(const floating* x, const floating* dy, floating* acc, Window* g,
                            Py_ssize_t first_row, Py_ssize_t end_row, Py_ssize_t rows_per_tile,
                            floating* patches) noexcept nogil:
@@ -281,7 +254,7 @@ cdef void _weight_sum_blas(const floating* x, const floating* dy, floating* acc,
                                  dy + first * g.out_c + grp * cout_g, <int> g.out_c,
                                  beta, acc + grp * cout_g, <int> g.out_c)
             else:
-                _pack_fields(x, g, first, n_rows, grp, patches)
+                pack_patches(x, g, first, n_rows, grp, patches)
                 gemm_rowmajor_op(True, False, <int> k_len, <int> cout_g, <int> n_rows,
                                  patches, <int> k_len,
                                  dy + first * g.out_c + grp * cout_g, <int> g.out_c,

@@ -10,38 +10,11 @@ matrix is never built: one tile per thread bounds the workspace.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
 from fastconv._blas cimport gemm_rowmajor
-from fastconv._geometry cimport (Window, check_conv_contract, input_col, input_row, inside,
-                                 make_window, pixel_offset)
-
-cdef void _pack_patches(const floating* x, Window* g, Py_ssize_t first_row, Py_ssize_t n_rows,
-                        Py_ssize_t grp, floating* patches) noexcept nogil:
-    """patches[r, (kh*KW + kw)*cin_g + c] = x[n, ih, iw, grp*cin_g + c], or 0 in the padding."""
-    cdef:
-        Py_ssize_t cin_g = g.in_c // g.groups
-        Py_ssize_t k_len = g.k_h * g.k_w * cin_g
-        Py_ssize_t plane = g.out_h * g.out_w
-        Py_ssize_t r, m, n, oh, ow, kh, kw, ih, iw
-        floating* dst
-    for r in range(n_rows):
-        m = first_row + r
-        n = m // plane
-        oh = (m % plane) // g.out_w
-        ow = m % g.out_w
-        dst = patches + r * k_len
-        for kh in range(g.k_h):
-            ih = input_row(g, oh, kh)
-            for kw in range(g.k_w):
-                iw = input_col(g, ow, kw)
-                if inside(ih, g.in_h) and inside(iw, g.in_w):
-                    memcpy(dst, x + pixel_offset(g, n, ih, iw) + grp * cin_g,
-                           cin_g * sizeof(floating))
-                else:
-                    memset(dst, 0, cin_g * sizeof(floating))
-                dst += cin_g
-
+from fastconv._patches cimport pack_patches
+from fastconv._geometry cimport Window, check_conv_contract, make_window
 
 cdef void _conv_tile(const floating* x, const floating* w, const floating* bias, floating* out,
                      Window* g, Py_ssize_t first_row, Py_ssize_t n_rows,
@@ -64,7 +37,7 @@ cdef void _conv_tile(const floating* x, const floating* w, const floating* bias,
                           <int> g.in_c, w + grp * cout_g, <int> g.out_c, 1,
                           out_rows + grp * cout_g, <int> g.out_c)
             continue
-        _pack_patches(x, g, first_row, n_rows, grp, patches)
+        pack_patches(x, g, first_row, n_rows, grp, patches)
         gemm_rowmajor(<int> n_rows, <int> cout_g, k_len, patches, k_len,
                       w + grp * cout_g, <int> g.out_c, 1, out_rows + grp * cout_g, <int> g.out_c)
 

@@ -1,0 +1,35 @@
+"""im2col's packing of receptive fields, shared by the forward kernel (_im2col) and the
+weight gradient (_grad): one definition of the patch matrix's layout."""
+from cython cimport floating
+from libc.string cimport memcpy, memset
+
+from fastconv._geometry cimport Window, input_col, input_row, inside, pixel_offset
+
+
+cdef inline void pack_patches(const floating* x, Window* g, Py_ssize_t first_row,
+                              Py_ssize_t n_rows, Py_ssize_t grp,
+                              floating* patches) noexcept nogil:
+    """patches[r, (kh*KW + kw)*cin_g + c] = x[n, ih, iw, grp*cin_g + c], or 0 in the padding:
+    the receptive field of output pixel first_row + r, in the kernel's (kh, kw, c) order."""
+    cdef:
+        Py_ssize_t cin_g = g.in_c // g.groups
+        Py_ssize_t k_len = g.k_h * g.k_w * cin_g
+        Py_ssize_t plane = g.out_h * g.out_w
+        Py_ssize_t r, m, n, oh, ow, kh, kw, ih, iw
+        floating* dst
+    for r in range(n_rows):
+        m = first_row + r
+        n = m // plane
+        oh = (m % plane) // g.out_w
+        ow = m % g.out_w
+        dst = patches + r * k_len
+        for kh in range(g.k_h):
+            ih = input_row(g, oh, kh)
+            for kw in range(g.k_w):
+                iw = input_col(g, ow, kw)
+                if inside(ih, g.in_h) and inside(iw, g.in_w):
+                    memcpy(dst, x + pixel_offset(g, n, ih, iw) + grp * cin_g,
+                           cin_g * sizeof(floating))
+                else:
+                    memset(dst, 0, cin_g * sizeof(floating))
+                dst += cin_g
