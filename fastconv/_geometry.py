@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ._typing import IntPair, PadPairs
-from ._validate import INDEX_MAX, nonnegative_int, padding_spec, positive_pair
+from ._validate import INDEX_MAX, nonnegative_pair, padding_spec, positive_pair
 
 
 def effective_kernel(kernel: Sequence[int], dilation: Sequence[int]) -> IntPair:
@@ -368,7 +368,7 @@ def transpose_output_hw(in_hw: Sequence[int], kernel_hw: Sequence[int], stride: 
     eff = effective_kernel(kernel_hw, dilation_hw)
     extra: tuple[Optional[int], Optional[int]] = (None, None)
     if output_padding is not None:
-        extra = _nonnegative_pair(output_padding, "output_padding")
+        extra = nonnegative_pair(output_padding, "output_padding")
         for e, s in zip(extra, stride_hw):
             if e is not None and e >= s:
                 raise ValueError(
@@ -383,17 +383,6 @@ def transpose_output_hw(in_hw: Sequence[int], kernel_hw: Sequence[int], stride: 
             f"{padding!r} gives an empty output {tuple(sizes)}"
         )
     return sizes[0], sizes[1]
-
-
-def _nonnegative_pair(value: Any, name: str) -> IntPair:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        pair = (nonnegative_int(value[0], name), nonnegative_int(value[1], name))
-    else:
-        n = nonnegative_int(value, name)
-        pair = (n, n)
-    return pair
 
 
 @dataclass(frozen=True)

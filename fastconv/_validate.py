@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -63,6 +63,22 @@ def nonnegative_int(value: Any, name: str) -> int:
     return _in_index_range(n, value, name)
 
 
+def _int_pair(value: Any, name: str, convert: Callable[[Any, str], int]) -> IntPair:
+    """An int or a pair of ints, each through ``convert``, as a tuple ``(h, w)``."""
+    if isinstance(value, (tuple, list)):
+        items = list(value)
+        if len(items) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return (convert(items[0], name), convert(items[1], name))
+    n = convert(value, name)
+    return (n, n)
+
+
+def nonnegative_pair(value: Any, name: str) -> IntPair:
+    """Normalise an int or a pair of ints, each >= 0, to a tuple ``(h, w)``."""
+    return _int_pair(value, name, nonnegative_int)
+
+
 def positive_pair(value: Any, name: str) -> IntPair:
     """Normalise an int or a pair of ints, each >= 1, to a tuple ``(h, w)``."""
     if isinstance(value, np.ndarray):
@@ -71,14 +87,7 @@ def positive_pair(value: Any, name: str) -> IntPair:
                 f"{name} must be an int or a pair of ints, got an array of shape {value.shape}"
             )
         value = value.tolist()
-    if isinstance(value, (tuple, list)):
-        items = list(value)
-        if len(items) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        pair = (as_int(items[0], name), as_int(items[1], name))
-    else:
-        n = as_int(value, name)
-        pair = (n, n)
+    pair = _int_pair(value, name, as_int)
     if min(pair) < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
     _in_index_range(max(pair), value, name)
