@@ -56,6 +56,12 @@ CONV_CASES = [
     ((2, 8, 5, 6), (3, 3, 6, 40), dict()),
     ((1, 9, 17, 5), (1, 7, 5, 7), dict(padding="same")),
     ((1, 6, 16, 64), (3, 3, 64, 144), dict()),
+    # Wide blocks from packed panels (C_out wider than one block), reductions long enough
+    # to run in L1-sized slices of taps (accumulated in the output), a row whose last
+    # block overlaps its neighbour and runs whole, borders in every slice.
+    ((1, 7, 13, 32), (3, 3, 16, 128), dict(groups=2, dilation=(2, 1), padding="same")),
+    ((2, 5, 9, 40), (3, 3, 40, 192), dict(stride=(1, 2), padding=((2, 0), (1, 3)))),
+    ((1, 3, 12, 300), (1, 1, 300, 64), dict()),
     ((1, 6, 4, 3), (2, 2, 3, 9), dict()),
     # Depthwise layers as flat rows (stride_w 1, channels not filling register blocks):
     # RGB, odd C, C that fills half a block, wide C with a remainder, dilation, a row too

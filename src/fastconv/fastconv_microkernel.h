@@ -1,0 +1,141 @@
+/* Register-block micro-kernels of the direct convolution: MR output pixels x NV vectors of
+ * output channels, accumulated over a run of taps.
+ *
+ * Each tap broadcasts one input value per pixel and multiplies it with NV vectors of one
+ * weight row, so a block of MR x NV accumulators lives in registers for the whole run.
+ * Written with the build's vector intrinsics because GCC, given the same loop over
+ * arrays, kept part of the accumulators on the stack (3x3x512x512 ran at half the FMA
+ * peak). The multiply-add rounds as fc_fma / fc_fmaf do (fastconv_config.h): fused on
+ * FMA builds, a product then a sum elsewhere, so every path of a build gives the same bits.
+ *
+ * One definition, FC_DEFINE_TAP_KERNEL, generates every shape; fastconv_config.h's
+ * COUT_BLOCK fixes NV = COUT_BLOCK / lanes per build (see _direct.pyx's shape table).
+ */
+#ifndef FASTCONV_MICROKERNEL_H
+#define FASTCONV_MICROKERNEL_H
+
+#include <stddef.h>
+#include "fastconv_config.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+typedef __m512 fc_vec_f32;
+typedef __m512d fc_vec_f64;
+#define FC_LANES_f32 16
+#define FC_LANES_f64 8
+static inline fc_vec_f32 fc_load_f32(const float* p) { return _mm512_loadu_ps(p); }
+static inline fc_vec_f64 fc_load_f64(const double* p) { return _mm512_loadu_pd(p); }
+static inline void fc_store_f32(float* p, fc_vec_f32 v) { _mm512_storeu_ps(p, v); }
+static inline void fc_store_f64(double* p, fc_vec_f64 v) { _mm512_storeu_pd(p, v); }
+static inline fc_vec_f32 fc_splat_f32(float v) { return _mm512_set1_ps(v); }
+static inline fc_vec_f64 fc_splat_f64(double v) { return _mm512_set1_pd(v); }
+static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) { return _mm512_fmadd_ps(a, b, c); }
+static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return _mm512_fmadd_pd(a, b, c); }
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+typedef __m256 fc_vec_f32;
+typedef __m256d fc_vec_f64;
+#define FC_LANES_f32 8
+#define FC_LANES_f64 4
+static inline fc_vec_f32 fc_load_f32(const float* p) { return _mm256_loadu_ps(p); }
+static inline fc_vec_f64 fc_load_f64(const double* p) { return _mm256_loadu_pd(p); }
+static inline void fc_store_f32(float* p, fc_vec_f32 v) { _mm256_storeu_ps(p, v); }
+static inline void fc_store_f64(double* p, fc_vec_f64 v) { _mm256_storeu_pd(p, v); }
+static inline fc_vec_f32 fc_splat_f32(float v) { return _mm256_set1_ps(v); }
+static inline fc_vec_f64 fc_splat_f64(double v) { return _mm256_set1_pd(v); }
+static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) { return _mm256_fmadd_ps(a, b, c); }
+static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return _mm256_fmadd_pd(a, b, c); }
+#elif defined(__SSE2__) && !defined(__FMA__)
+#include <emmintrin.h>
+typedef __m128 fc_vec_f32;
+typedef __m128d fc_vec_f64;
+#define FC_LANES_f32 4
+#define FC_LANES_f64 2
+static inline fc_vec_f32 fc_load_f32(const float* p) { return _mm_loadu_ps(p); }
+static inline fc_vec_f64 fc_load_f64(const double* p) { return _mm_loadu_pd(p); }
+static inline void fc_store_f32(float* p, fc_vec_f32 v) { _mm_storeu_ps(p, v); }
+static inline void fc_store_f64(double* p, fc_vec_f64 v) { _mm_storeu_pd(p, v); }
+static inline fc_vec_f32 fc_splat_f32(float v) { return _mm_set1_ps(v); }
+static inline fc_vec_f64 fc_splat_f64(double v) { return _mm_set1_pd(v); }
+static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
+#else
+/* Any other target: one lane, rounded by fc_fma / fc_fmaf like the scalar loops. */
+typedef float fc_vec_f32;
+typedef double fc_vec_f64;
+#define FC_LANES_f32 1
+#define FC_LANES_f64 1
+static inline fc_vec_f32 fc_load_f32(const float* p) { return *p; }
+static inline fc_vec_f64 fc_load_f64(const double* p) { return *p; }
+static inline void fc_store_f32(float* p, fc_vec_f32 v) { *p = v; }
+static inline void fc_store_f64(double* p, fc_vec_f64 v) { *p = v; }
+static inline fc_vec_f32 fc_splat_f32(float v) { return v; }
+static inline fc_vec_f64 fc_splat_f64(double v) { return v; }
+static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) { return fc_fmaf(a, b, c); }
+static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return fc_fma(a, b, c); }
+#endif
+
+/* The widest register block's output channels, per build and dtype (MR = 4 pixels):
+ * measured on one core, with AVX-512 4 x 64 floats beat 4 x 32, 6 x 32, 8 x 32 and 3 x 64;
+ * with AVX2 and SSE2, 32 beat 8, 16, 24 and matched 64. */
+#if defined(__AVX512F__)
+#define FC_COUT_BLOCK_F32 64   /* x 4 pixels: 16 zmm accumulators */
+#define FC_COUT_BLOCK_F64 32
+#elif defined(__AVX2__)
+#define FC_COUT_BLOCK_F32 32   /* x 4 pixels: 16 ymm accumulators */
+#define FC_COUT_BLOCK_F64 16
+#else
+#define FC_COUT_BLOCK_F32 32   /* more than 16 xmm hold: still measured best */
+#define FC_COUT_BLOCK_F64 16
+#endif
+
+/* The accumulator array's row stride (values) in _direct.pyx: COUT_BLOCK_MAX. */
+#define FC_ACC_STRIDE 64
+
+#define FC_STRINGIFY_(x) #x
+#define FC_UNROLL(n) _Pragma(FC_STRINGIFY_(GCC unroll n))
+
+/* fc_taps_<NAME>(x_pixels, offsets, first, n_taps, w, w_stride, acc):
+ * for t < n_taps, with offset = offsets[t] (or first + t when offsets is NULL),
+ *     acc[p][:NR] += x_pixels[p][offset] * w[t * w_stride : t * w_stride + NR]
+ * for the MR pixels p, NR = NV vectors. acc rows are FC_ACC_STRIDE apart. */
+#define FC_DEFINE_TAP_KERNEL(NAME, T, TAG, MR, NV)                                         \
+static inline void fc_taps_##NAME(const T* const* x_pixels, const ptrdiff_t* offsets,      \
+                                  ptrdiff_t first, ptrdiff_t n_taps, const T* w,           \
+                                  ptrdiff_t w_stride, T* acc)                              \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    fc_vec_##TAG a[MR][NV], wv[NV];                                                        \
+    const T* xp[MR];                                                                       \
+    ptrdiff_t t;                                                                           \
+    FC_UNROLL(16) for (int p = 0; p < MR; p++) {                                           \
+        xp[p] = x_pixels[p];                                                               \
+        FC_UNROLL(16) for (int v = 0; v < NV; v++)                                         \
+            a[p][v] = fc_load_##TAG(acc + p * FC_ACC_STRIDE + v * LANES);                  \
+    }                                                                                      \
+    for (t = 0; t < n_taps; t++) {                                                         \
+        ptrdiff_t offset = offsets ? offsets[t] : first + t;                               \
+        FC_UNROLL(16) for (int v = 0; v < NV; v++)                                         \
+            wv[v] = fc_load_##TAG(w + v * LANES);                                          \
+        FC_UNROLL(16) for (int p = 0; p < MR; p++) {                                       \
+            fc_vec_##TAG xb = fc_splat_##TAG(xp[p][offset]);                               \
+            FC_UNROLL(16) for (int v = 0; v < NV; v++)                                     \
+                a[p][v] = fc_vfma_##TAG(xb, wv[v], a[p][v]);                               \
+        }                                                                                  \
+        w += w_stride;                                                                     \
+    }                                                                                      \
+    FC_UNROLL(16) for (int p = 0; p < MR; p++)                                             \
+        FC_UNROLL(16) for (int v = 0; v < NV; v++)                                         \
+            fc_store_##TAG(acc + p * FC_ACC_STRIDE + v * LANES, a[p][v]);                  \
+}
+
+/* The shapes of _direct.pyx's table that fill whole vectors: the wide block
+ * (4 x COUT_BLOCK) and the narrow ones (8 and 4 x COUT_BLOCK / 2). */
+FC_DEFINE_TAP_KERNEL(wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
+FC_DEFINE_TAP_KERNEL(wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
+FC_DEFINE_TAP_KERNEL(narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
+FC_DEFINE_TAP_KERNEL(narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+FC_DEFINE_TAP_KERNEL(narrow_tail_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
+FC_DEFINE_TAP_KERNEL(narrow_tail_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+
+#endif
