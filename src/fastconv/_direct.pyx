@@ -52,31 +52,35 @@ cdef extern from "fastconv_microkernel.h" nogil:
     enum:
         COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
         COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
-    # The vectorised tap loops of the blocks that fill whole vectors (see the header).
+    # The vectorised tap loops of the register blocks, one per shape (see the header).
     void taps_wide_f32 "fc_taps_wide_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-                                         Py_ssize_t first, Py_ssize_t n_taps, const float* w,
-                                         Py_ssize_t w_stride, float* acc)
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
     void taps_wide_f64 "fc_taps_wide_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-                                          Py_ssize_t first, Py_ssize_t n_taps, const double* w,
-                                          Py_ssize_t w_stride, double* acc)
-    void taps_narrow_f32 "fc_taps_narrow_f32"(const float** x_pixels,
-                                             const Py_ssize_t* offsets, Py_ssize_t first,
-                                             Py_ssize_t n_taps, const float* w,
-                                             Py_ssize_t w_stride, float* acc)
-    void taps_narrow_f64 "fc_taps_narrow_f64"(const double** x_pixels,
-                                              const Py_ssize_t* offsets, Py_ssize_t first,
-                                              Py_ssize_t n_taps, const double* w,
-                                              Py_ssize_t w_stride, double* acc)
-    void taps_narrow_tail_f32 "fc_taps_narrow_tail_f32"(const float** x_pixels,
-                                                       const Py_ssize_t* offsets,
-                                                       Py_ssize_t first, Py_ssize_t n_taps,
-                                                       const float* w, Py_ssize_t w_stride,
-                                                       float* acc)
-    void taps_narrow_tail_f64 "fc_taps_narrow_tail_f64"(const double** x_pixels,
-                                                        const Py_ssize_t* offsets,
-                                                        Py_ssize_t first, Py_ssize_t n_taps,
-                                                        const double* w, Py_ssize_t w_stride,
-                                                        double* acc)
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+    void taps_narrow_f32 "fc_taps_narrow_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+    void taps_narrow_f64 "fc_taps_narrow_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+    void taps_narrow_tail_f32 "fc_taps_narrow_tail_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+    void taps_narrow_tail_f64 "fc_taps_narrow_tail_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+    void taps_panel4_f32 "fc_taps_panel4_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+    void taps_panel4_f64 "fc_taps_panel4_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+    void taps_short_panel4_f32 "fc_taps_short_panel4_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+    void taps_short_panel4_f64 "fc_taps_short_panel4_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+    void taps_panel8_f32 "fc_taps_panel8_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+    void taps_panel8_f64 "fc_taps_panel8_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+    void taps_short_panel8_f32 "fc_taps_short_panel8_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+    void taps_short_panel8_f64 "fc_taps_short_panel8_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
 
 # Register block shapes (MR pixels x NR output channels), one table for every SIMD build:
 # NR is a fraction of COUT_BLOCK (the build's widest block), MR is chosen so that each
@@ -84,10 +88,11 @@ cdef extern from "fastconv_microkernel.h" nogil:
 #   wide         4 x COUT_BLOCK       full channel blocks of wide layers
 #   narrow       8 x COUT_BLOCK / 2   half a block left (3x3x1x32 on AVX-512)
 #   narrow tail  4 x COUT_BLOCK / 2   a row's last few pixels of a narrow layer
-#   panel 1/2   16 x COUT_BLOCK / 2   \
+#   panel 1/2    8 x COUT_BLOCK / 2   \
 #   panel 1/4   16 x COUT_BLOCK / 4    } a group's remaining channels (C_out 3..48, grouped
 #   panel 1/8   16 x COUT_BLOCK / 8    } layers), read from a zero-padded packed panel
-#   short 1/2..1/8  4 x the same      / rows narrower than 16 pixels (LeNet, 7x7 maps)
+#   short 1/2..1/8  4 x the same      / rows narrower than a panel block (LeNet, 7x7 maps)
+# Each shape's tap loop is a micro-kernel of fastconv_microkernel.h (_vector_taps).
 # Panels store only their valid channels. COUT_BLOCK_MAX and PIX_BLOCK_MAX bound the
 # accumulator array.
 cdef enum:
@@ -151,7 +156,7 @@ cdef inline void _block_dims(block_shape* shape, Py_ssize_t cout_block_max,
     elif block_shape is NarrowTailBlock:
         pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max // 2
     elif block_shape is Panel2Block:
-        pix_block[0], cout_block[0] = PANEL_PIX_BLOCK, cout_block_max // 2
+        pix_block[0], cout_block[0] = NARROW_PIX_BLOCK, cout_block_max // 2
     elif block_shape is Panel4Block:
         pix_block[0], cout_block[0] = PANEL_PIX_BLOCK, cout_block_max // 4
     elif block_shape is Panel8Block:
@@ -164,31 +169,58 @@ cdef inline void _block_dims(block_shape* shape, Py_ssize_t cout_block_max,
         pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max // 8
 
 
-cdef inline bint _vector_taps(block_shape* shape, const floating** x_pixels,
+cdef inline void _vector_taps(block_shape* shape, const floating** x_pixels,
                               const Py_ssize_t* offsets, Py_ssize_t first, Py_ssize_t n_taps,
                               const floating* w, Py_ssize_t w_stride,
                               floating* acc) noexcept nogil:
-    """Run taps through the header's vector micro-kernel of this block shape, if it has one
-    (see fastconv_microkernel.h); False leaves them to the caller's scalar loops."""
+    """acc[p][:NR] += x_pixels[p][offset] * w[t * w_stride:][:NR] for each tap t < n_taps
+    (offset = offsets[t], or first + t without a table): the micro-kernel of this block
+    shape, from fastconv_microkernel.h."""
     if block_shape is WideBlock:
         if floating is float:
             taps_wide_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
         else:
             taps_wide_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
-        return True
     elif block_shape is NarrowBlock:
         if floating is float:
             taps_narrow_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
         else:
             taps_narrow_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
-        return True
     elif block_shape is NarrowTailBlock:
         if floating is float:
             taps_narrow_tail_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
         else:
             taps_narrow_tail_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
-        return True
-    return False
+    elif block_shape is Panel2Block:
+        if floating is float:
+            taps_narrow_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+        else:
+            taps_narrow_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+    elif block_shape is ShortPanel2Block:
+        if floating is float:
+            taps_narrow_tail_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+        else:
+            taps_narrow_tail_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+    elif block_shape is Panel4Block:
+        if floating is float:
+            taps_panel4_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+        else:
+            taps_panel4_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+    elif block_shape is ShortPanel4Block:
+        if floating is float:
+            taps_short_panel4_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+        else:
+            taps_short_panel4_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+    elif block_shape is Panel8Block:
+        if floating is float:
+            taps_panel8_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+        else:
+            taps_panel8_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+    else:
+        if floating is float:
+            taps_short_panel8_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+        else:
+            taps_short_panel8_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
 
 
 cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
@@ -326,17 +358,9 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                                    + grp * cin_g - tap_offsets[t_begin])
         t_begin, t_end = max(t_begin, t_lo), min(t_end, t_hi)
         w_row = w + t_begin * w_stride
-        if t_begin < t_end and _vector_taps(shape, x_pixels, tap_offsets + t_begin, 0,
-                                            t_end - t_begin, w_row, w_stride, &acc[0][0]):
-            pass
-        else:
-            for t in range(t_begin, t_end):
-                offset = tap_offsets[t]
-                for p in range(pix_block):
-                    xv = x_pixels[p][offset]
-                    for j in range(cout_block):
-                        acc[p][j] = _madd(xv, w_row[j], acc[p][j])
-                w_row += w_stride
+        if t_begin < t_end:
+            _vector_taps(shape, x_pixels, tap_offsets + t_begin, 0, t_end - t_begin, w_row,
+                         w_stride, &acc[0][0])
     else:
         for kh in range(g.k_h):
             ih = input_row(g, oh, kh)
@@ -349,15 +373,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                     continue
                 _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
                 w_row = w + (t + r_lo) * w_stride
-                if _vector_taps(shape, x_pixels, NULL, r_lo, r_hi - r_lo, w_row, w_stride,
-                                &acc[0][0]):
-                    continue
-                for r in range(r_lo, r_hi):
-                    for p in range(pix_block):
-                        xv = x_pixels[p][r]
-                        for j in range(cout_block):
-                            acc[p][j] = _madd(xv, w_row[j], acc[p][j])
-                    w_row += w_stride
+                _vector_taps(shape, x_pixels, NULL, r_lo, r_hi - r_lo, w_row, w_stride,
+                             &acc[0][0])
     if n_store == cout_block:
         for p in range(pix_block):
             for j in range(cout_block):
@@ -504,6 +521,7 @@ cdef inline void _panel_row(const floating* x, const floating* panel, const floa
     cdef:
         const floating* bias = panel + g.k_h * g.k_w * (g.in_c // g.groups) * panel_nr
         bint short_row = g.out_w < PANEL_PIX_BLOCK
+        bint short_half_row = g.out_w < NARROW_PIX_BLOCK
         Panel2Block* p2 = NULL
         Panel4Block* p4 = NULL
         Panel8Block* p8 = NULL
@@ -524,7 +542,7 @@ cdef inline void _panel_row(const floating* x, const floating* panel, const floa
         else:
             _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
                            n_store, p4)
-    elif short_row:
+    elif short_half_row:
         _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
                        n_store, s2)
     else:
@@ -536,10 +554,16 @@ cdef inline Py_ssize_t _parts_per_group(Window* g, Py_ssize_t cout_block) noexce
     """How a group's output channels are split into work items of the row loop: one part
     per wide channel block, and one for the channels left (narrow block, panels)."""
     cdef Py_ssize_t cout_g = g.out_c // g.groups, co_full, co_done, panel_nr
-    if g.in_c == g.groups and cout_g == 1:
-        return 1  # depthwise: its blocks run channels innermost, in one part
     _channel_split(g, cout_block, &co_full, &co_done, &panel_nr)
     return co_full // cout_block + (1 if co_full < cout_g else 0)
+
+
+cdef inline Py_ssize_t _row_parts(Window* g, Py_ssize_t cout_block) noexcept nogil:
+    """Work items per output row (see _conv_output_row): one for a depthwise row, whose
+    blocks run channels innermost; else every group's parts."""
+    if g.in_c == g.groups and g.out_c == g.groups:
+        return 1
+    return g.groups * _parts_per_group(g, cout_block)
 
 
 cdef void _conv_output_row(const floating* x, const floating* w, const floating* bias,
@@ -919,7 +943,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t rows = g.batch * g.out_h, item
     cdef Py_ssize_t n_parts = 1
     if not (single_channel or flat_depthwise):
-        n_parts = g.groups * _parts_per_group(&g, COUT_BLOCK)
+        n_parts = _row_parts(&g, COUT_BLOCK)
     try:
         with nogil:
             for item in prange(rows * n_parts, num_threads=n_threads, schedule="dynamic"):

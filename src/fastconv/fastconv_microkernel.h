@@ -17,8 +17,22 @@
 #include <stddef.h>
 #include "fastconv_config.h"
 
+/* fc_vec_f32 / f64: the build's full vector; fc_vec_hf32 / hf64: half of one (the
+ * narrowest panels, COUT_BLOCK / 8 channels, fill one). */
 #if defined(__AVX512F__)
 #include <immintrin.h>
+typedef __m256 fc_vec_hf32;
+typedef __m256d fc_vec_hf64;
+#define FC_LANES_hf32 8
+#define FC_LANES_hf64 4
+static inline fc_vec_hf32 fc_load_hf32(const float* p) { return _mm256_loadu_ps(p); }
+static inline fc_vec_hf64 fc_load_hf64(const double* p) { return _mm256_loadu_pd(p); }
+static inline void fc_store_hf32(float* p, fc_vec_hf32 v) { _mm256_storeu_ps(p, v); }
+static inline void fc_store_hf64(double* p, fc_vec_hf64 v) { _mm256_storeu_pd(p, v); }
+static inline fc_vec_hf32 fc_splat_hf32(float v) { return _mm256_set1_ps(v); }
+static inline fc_vec_hf64 fc_splat_hf64(double v) { return _mm256_set1_pd(v); }
+static inline fc_vec_hf32 fc_vfma_hf32(fc_vec_hf32 a, fc_vec_hf32 b, fc_vec_hf32 c) { return _mm256_fmadd_ps(a, b, c); }
+static inline fc_vec_hf64 fc_vfma_hf64(fc_vec_hf64 a, fc_vec_hf64 b, fc_vec_hf64 c) { return _mm256_fmadd_pd(a, b, c); }
 typedef __m512 fc_vec_f32;
 typedef __m512d fc_vec_f64;
 #define FC_LANES_f32 16
@@ -33,6 +47,18 @@ static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) {
 static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return _mm512_fmadd_pd(a, b, c); }
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+typedef __m128 fc_vec_hf32;
+typedef __m128d fc_vec_hf64;
+#define FC_LANES_hf32 4
+#define FC_LANES_hf64 2
+static inline fc_vec_hf32 fc_load_hf32(const float* p) { return _mm_loadu_ps(p); }
+static inline fc_vec_hf64 fc_load_hf64(const double* p) { return _mm_loadu_pd(p); }
+static inline void fc_store_hf32(float* p, fc_vec_hf32 v) { _mm_storeu_ps(p, v); }
+static inline void fc_store_hf64(double* p, fc_vec_hf64 v) { _mm_storeu_pd(p, v); }
+static inline fc_vec_hf32 fc_splat_hf32(float v) { return _mm_set1_ps(v); }
+static inline fc_vec_hf64 fc_splat_hf64(double v) { return _mm_set1_pd(v); }
+static inline fc_vec_hf32 fc_vfma_hf32(fc_vec_hf32 a, fc_vec_hf32 b, fc_vec_hf32 c) { return _mm_fmadd_ps(a, b, c); }
+static inline fc_vec_hf64 fc_vfma_hf64(fc_vec_hf64 a, fc_vec_hf64 b, fc_vec_hf64 c) { return _mm_fmadd_pd(a, b, c); }
 typedef __m256 fc_vec_f32;
 typedef __m256d fc_vec_f64;
 #define FC_LANES_f32 8
@@ -59,6 +85,7 @@ static inline fc_vec_f32 fc_splat_f32(float v) { return _mm_set1_ps(v); }
 static inline fc_vec_f64 fc_splat_f64(double v) { return _mm_set1_pd(v); }
 static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
 static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
+#define FC_HALF_IS_FULL 1
 #else
 /* Any other target: one lane, rounded by fc_fma / fc_fmaf like the scalar loops. */
 typedef float fc_vec_f32;
@@ -73,6 +100,23 @@ static inline fc_vec_f32 fc_splat_f32(float v) { return v; }
 static inline fc_vec_f64 fc_splat_f64(double v) { return v; }
 static inline fc_vec_f32 fc_vfma_f32(fc_vec_f32 a, fc_vec_f32 b, fc_vec_f32 c) { return fc_fmaf(a, b, c); }
 static inline fc_vec_f64 fc_vfma_f64(fc_vec_f64 a, fc_vec_f64 b, fc_vec_f64 c) { return fc_fma(a, b, c); }
+#define FC_HALF_IS_FULL 1
+#endif
+
+#ifdef FC_HALF_IS_FULL
+/* No narrower vector here: a half vector is a full one (COUT_BLOCK / 8 fills it). */
+typedef fc_vec_f32 fc_vec_hf32;
+typedef fc_vec_f64 fc_vec_hf64;
+#define FC_LANES_hf32 FC_LANES_f32
+#define FC_LANES_hf64 FC_LANES_f64
+#define fc_load_hf32 fc_load_f32
+#define fc_load_hf64 fc_load_f64
+#define fc_store_hf32 fc_store_f32
+#define fc_store_hf64 fc_store_f64
+#define fc_splat_hf32 fc_splat_f32
+#define fc_splat_hf64 fc_splat_f64
+#define fc_vfma_hf32 fc_vfma_f32
+#define fc_vfma_hf64 fc_vfma_f64
 #endif
 
 /* The widest register block's output channels, per build and dtype (MR = 4 pixels):
@@ -129,13 +173,23 @@ static inline void fc_taps_##NAME(const T* const* x_pixels, const ptrdiff_t* off
             fc_store_##TAG(acc + p * FC_ACC_STRIDE + v * LANES, a[p][v]);                  \
 }
 
-/* The shapes of _direct.pyx's table that fill whole vectors: the wide block
- * (4 x COUT_BLOCK) and the narrow ones (8 and 4 x COUT_BLOCK / 2). */
+/* The shapes of _direct.pyx's table (MR pixels x NR channels, NR a fraction of
+ * COUT_BLOCK): wide 4 x 1, narrow 8 x 1/2, narrow tail 4 x 1/2, quarter panels 16 x 1/4
+ * and 4 x 1/4, eighth panels 16 x 1/8 and 4 x 1/8 (half vectors). */
 FC_DEFINE_TAP_KERNEL(wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
 FC_DEFINE_TAP_KERNEL(wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
 FC_DEFINE_TAP_KERNEL(narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
 FC_DEFINE_TAP_KERNEL(narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
 FC_DEFINE_TAP_KERNEL(narrow_tail_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
 FC_DEFINE_TAP_KERNEL(narrow_tail_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+
+FC_DEFINE_TAP_KERNEL(panel4_f32, float, f32, 16, FC_COUT_BLOCK_F32 / 4 / FC_LANES_f32)
+FC_DEFINE_TAP_KERNEL(panel4_f64, double, f64, 16, FC_COUT_BLOCK_F64 / 4 / FC_LANES_f64)
+FC_DEFINE_TAP_KERNEL(short_panel4_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 4 / FC_LANES_f32)
+FC_DEFINE_TAP_KERNEL(short_panel4_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 4 / FC_LANES_f64)
+FC_DEFINE_TAP_KERNEL(panel8_f32, float, hf32, 16, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
+FC_DEFINE_TAP_KERNEL(panel8_f64, double, hf64, 16, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
+FC_DEFINE_TAP_KERNEL(short_panel8_f32, float, hf32, 4, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
+FC_DEFINE_TAP_KERNEL(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
 
 #endif
