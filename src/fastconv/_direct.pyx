@@ -54,33 +54,89 @@ cdef extern from "fastconv_microkernel.h" nogil:
         COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
     # The vectorised tap loops of the register blocks, one per shape (see the header).
     void taps_wide_f32 "fc_taps_wide_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_wide_f32 "fc_gather_wide_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_wide_f64 "fc_taps_wide_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_wide_f64 "fc_gather_wide_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     void taps_narrow_f32 "fc_taps_narrow_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_narrow_f32 "fc_gather_narrow_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_narrow_f64 "fc_taps_narrow_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_narrow_f64 "fc_gather_narrow_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     void taps_narrow_tail_f32 "fc_taps_narrow_tail_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_narrow_tail_f32 "fc_gather_narrow_tail_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_narrow_tail_f64 "fc_taps_narrow_tail_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_narrow_tail_f64 "fc_gather_narrow_tail_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     void taps_panel4_f32 "fc_taps_panel4_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_panel4_f32 "fc_gather_panel4_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_panel4_f64 "fc_taps_panel4_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_panel4_f64 "fc_gather_panel4_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     void taps_short_panel4_f32 "fc_taps_short_panel4_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_short_panel4_f32 "fc_gather_short_panel4_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_short_panel4_f64 "fc_taps_short_panel4_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_short_panel4_f64 "fc_gather_short_panel4_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     void taps_panel8_f32 "fc_taps_panel8_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_panel8_f32 "fc_gather_panel8_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_panel8_f64 "fc_taps_panel8_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_panel8_f64 "fc_gather_panel8_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     void taps_short_panel8_f32 "fc_taps_short_panel8_f32"(const float** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, float* acc)
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_short_panel8_f32 "fc_gather_short_panel8_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
     void taps_short_panel8_f64 "fc_taps_short_panel8_f64"(const double** x_pixels, const Py_ssize_t* offsets,
-        Py_ssize_t first, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, double* acc)
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_short_panel8_f64 "fc_gather_short_panel8_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
 
 # Register block shapes (MR pixels x NR output channels), one table for every SIMD build:
 # NR is a fraction of COUT_BLOCK (the build's widest block), MR is chosen so that each
@@ -97,6 +153,7 @@ cdef extern from "fastconv_microkernel.h" nogil:
 # accumulator array.
 cdef enum:
     MAX_TAP_TABLE = 1 << 16     # entries of the tap-offset table (see conv2d_direct)
+    MAX_RUNS = 32               # a border block's tap runs per gather call (_add_taps_block)
     L1_WEIGHT_BYTES = 24 << 10  # a slice of a block's weights that stays in L1 (_row_of_blocks)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
@@ -170,57 +227,112 @@ cdef inline void _block_dims(block_shape* shape, Py_ssize_t cout_block_max,
 
 
 cdef inline void _vector_taps(block_shape* shape, const floating** x_pixels,
-                              const Py_ssize_t* offsets, Py_ssize_t first, Py_ssize_t n_taps,
-                              const floating* w, Py_ssize_t w_stride,
-                              floating* acc) noexcept nogil:
-    """acc[p][:NR] += x_pixels[p][offset] * w[t * w_stride:][:NR] for each tap t < n_taps
-    (offset = offsets[t], or first + t without a table): the micro-kernel of this block
-    shape, from fastconv_microkernel.h."""
+                              const Py_ssize_t* offsets, Py_ssize_t n_taps, const floating* w,
+                              Py_ssize_t w_stride, const floating* init,
+                              Py_ssize_t init_stride, floating* out,
+                              Py_ssize_t out_stride) noexcept nogil:
+    """out[p] = init[p] + sum over t < n_taps of x_pixels[p][offsets[t]] * w[t * w_stride:]
+    for the block's MR pixels and NR channels (rows init_stride and out_stride apart):
+    the tap micro-kernel of this block shape, from fastconv_microkernel.h."""
     if block_shape is WideBlock:
         if floating is float:
-            taps_wide_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_wide_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_wide_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_wide_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is NarrowBlock:
         if floating is float:
-            taps_narrow_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_narrow_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is NarrowTailBlock:
         if floating is float:
-            taps_narrow_tail_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_tail_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_narrow_tail_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_tail_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is Panel2Block:
         if floating is float:
-            taps_narrow_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_narrow_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is ShortPanel2Block:
         if floating is float:
-            taps_narrow_tail_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_tail_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_narrow_tail_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_narrow_tail_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is Panel4Block:
         if floating is float:
-            taps_panel4_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_panel4_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_panel4_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_panel4_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is ShortPanel4Block:
         if floating is float:
-            taps_short_panel4_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_short_panel4_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_short_panel4_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_short_panel4_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     elif block_shape is Panel8Block:
         if floating is float:
-            taps_panel8_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_panel8_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_panel8_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_panel8_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
     else:
         if floating is float:
-            taps_short_panel8_f32(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_short_panel8_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
-            taps_short_panel8_f64(x_pixels, offsets, first, n_taps, w, w_stride, acc)
+            taps_short_panel8_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
+
+
+cdef inline void _gather_taps(block_shape* shape, const floating** x_pixels,
+                              const floating** w_rows, const Py_ssize_t* n_channels,
+                              Py_ssize_t n_runs, Py_ssize_t w_stride, const floating* init,
+                              Py_ssize_t init_stride, floating* out,
+                              Py_ssize_t out_stride) noexcept nogil:
+    """The same block over runs of taps with their own pixel pointers (x_pixels[k * MR + p]),
+    weights (w_rows[k]) and channel counts: the gather micro-kernel of this shape."""
+    if block_shape is WideBlock:
+        if floating is float:
+            gather_wide_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_wide_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is NarrowBlock:
+        if floating is float:
+            gather_narrow_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_narrow_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is NarrowTailBlock:
+        if floating is float:
+            gather_narrow_tail_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_narrow_tail_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is Panel2Block:
+        if floating is float:
+            gather_narrow_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_narrow_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is ShortPanel2Block:
+        if floating is float:
+            gather_narrow_tail_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_narrow_tail_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is Panel4Block:
+        if floating is float:
+            gather_panel4_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_panel4_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is ShortPanel4Block:
+        if floating is float:
+            gather_short_panel4_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_short_panel4_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    elif block_shape is Panel8Block:
+        if floating is float:
+            gather_panel8_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_panel8_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    else:
+        if floating is float:
+            gather_short_panel8_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_short_panel8_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
 
 
 cdef inline void _pixel_taps(const floating* x, const floating* w, const floating* b,
@@ -329,39 +441,53 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
     cdef:
         Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
         Py_ssize_t first_ih = input_row(g, oh, 0)
-        Py_ssize_t kh, kw, ih, r, t, p, j, first_iw, last_iw, offset
-        Py_ssize_t kh_lo, kh_hi, t_begin, t_end, r_lo, r_hi
+        Py_ssize_t kh, kw, ih, t, p, j, first_iw, last_iw
+        Py_ssize_t kh_lo, kh_hi, t_begin, t_end, r_lo, r_hi, n_runs = 0
+        Py_ssize_t init_stride, dst_stride
+        const floating* init
+        floating* dst
+        bint direct_store, flushed = False
+        const floating* run_pixels[MAX_RUNS * PIX_BLOCK_MAX]
+        const floating* run_w[MAX_RUNS]
+        Py_ssize_t run_channels[MAX_RUNS]
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         Py_ssize_t pix_block, cout_block
         floating acc[PIX_BLOCK_MAX][COUT_BLOCK_MAX]
         const floating* x_pixels[PIX_BLOCK_MAX]
-        const floating* w_row
-        floating xv
     _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
+    # The kernels read the block's start (the bias, or the partial sum in o) and write it
+    # whole; a panel's block, whose zero-padded channels are not stored, goes through acc.
+    direct_store = n_store == cout_block
+    dst, dst_stride = (o, g.out_c) if direct_store else (&acc[0][0], <Py_ssize_t> COUT_BLOCK_MAX)
+    init, init_stride = b, 0
     if accumulate:
-        for p in range(pix_block):
-            for j in range(cout_block):
-                acc[p][j] = o[p * g.out_c + j] if j < n_store else 0
-    else:
-        for p in range(pix_block):
-            for j in range(cout_block):
-                acc[p][j] = b[j]
+        init, init_stride = o, g.out_c
+        if not direct_store:
+            for p in range(pix_block):
+                for j in range(cout_block):
+                    acc[p][j] = o[p * g.out_c + j] if j < n_store else 0
+            init, init_stride = dst, dst_stride
     first_iw = input_col(g, ow0, 0)
     last_iw = input_col(g, ow0 + pix_block - 1, g.k_w - 1)
     if tap_offsets != NULL and first_iw >= 0 and last_iw < g.in_w:
         # Kernel rows above or below the image are skipped as one range of taps.
         _rows_inside(g, first_ih, &kh_lo, &kh_hi)
         t_begin, t_end = kh_lo * g.k_w * cin_g, kh_hi * g.k_w * cin_g
+        for p in range(pix_block):
+            x_pixels[p] = zeros
         if t_begin < t_end:
             for p in range(pix_block):
-                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo), input_col(g, ow0 + p, 0))
+                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo),
+                                                input_col(g, ow0 + p, 0))
                                    + grp * cin_g - tap_offsets[t_begin])
         t_begin, t_end = max(t_begin, t_lo), min(t_end, t_hi)
-        w_row = w + t_begin * w_stride
-        if t_begin < t_end:
-            _vector_taps(shape, x_pixels, tap_offsets + t_begin, 0, t_end - t_begin, w_row,
-                         w_stride, &acc[0][0])
+        if t_end < t_begin:
+            t_end = t_begin
+        _vector_taps(shape, x_pixels, tap_offsets + t_begin, t_end - t_begin,
+                     w + t_begin * w_stride, w_stride, init, init_stride, dst, dst_stride)
     else:
+        # Border blocks: each kernel tap (kh, kw) inside the image vertically is one run
+        # of C_in/groups taps, its pixels pointing at the zero pixel in the padding.
         for kh in range(g.k_h):
             ih = input_row(g, oh, kh)
             if not inside(ih, g.in_h):
@@ -371,15 +497,21 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                 r_lo, r_hi = max(0, t_lo - t), min(cin_g, t_hi - t)
                 if r_lo >= r_hi:
                     continue
-                _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g, pix_block, x_pixels)
-                w_row = w + (t + r_lo) * w_stride
-                _vector_taps(shape, x_pixels, NULL, r_lo, r_hi - r_lo, w_row, w_stride,
-                             &acc[0][0])
-    if n_store == cout_block:
-        for p in range(pix_block):
-            for j in range(cout_block):
-                o[p * g.out_c + j] = acc[p][j]
-    else:
+                _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g + r_lo, pix_block,
+                              run_pixels + n_runs * pix_block)
+                run_w[n_runs] = w + (t + r_lo) * w_stride
+                run_channels[n_runs] = r_hi - r_lo
+                n_runs += 1
+                if n_runs == MAX_RUNS:
+                    _gather_taps(shape, run_pixels, run_w, run_channels, n_runs, w_stride,
+                                 init, init_stride, dst, dst_stride)
+                    init, init_stride = dst, dst_stride
+                    n_runs = 0
+                    flushed = True
+        if n_runs or not flushed:
+            _gather_taps(shape, run_pixels, run_w, run_channels, n_runs, w_stride, init,
+                         init_stride, dst, dst_stride)
+    if not direct_store:
         for p in range(pix_block):
             for j in range(n_store):
                 o[p * g.out_c + j] = acc[p][j]

@@ -133,63 +133,120 @@ typedef fc_vec_f64 fc_vec_hf64;
 #define FC_COUT_BLOCK_F64 16
 #endif
 
-/* The accumulator array's row stride (values) in _direct.pyx: COUT_BLOCK_MAX. */
-#define FC_ACC_STRIDE 64
-
 #define FC_STRINGIFY_(x) #x
 #define FC_UNROLL(n) _Pragma(FC_STRINGIFY_(GCC unroll n))
 
-/* fc_taps_<NAME>(x_pixels, offsets, first, n_taps, w, w_stride, acc):
- * for t < n_taps, with offset = offsets[t] (or first + t when offsets is NULL),
- *     acc[p][:NR] += x_pixels[p][offset] * w[t * w_stride : t * w_stride + NR]
- * for the MR pixels p, NR = NV vectors. acc rows are FC_ACC_STRIDE apart. */
+/* Accumulators one pass of a kernel keeps in registers: a block larger than that runs as
+ * passes over groups of FC_PASS_PIXELS pixels and FC_PASS_VECTORS vectors, each over all
+ * its taps (the weights are in L1 by then). With 16 vector registers (AVX2, SSE2), a
+ * 4 x 4 block left GCC two accumulators on the stack and every weight a memory operand;
+ * 4 x 2 passes keep 8 accumulators, 2 weights and a broadcast in registers. */
+#if defined(__AVX512F__)
+#define FC_MAX_ACC 24
+#define FC_PASS_VECTORS(NV) (NV)
+#else
+#define FC_MAX_ACC 8
+#define FC_PASS_VECTORS(NV) ((NV) < 2 ? (NV) : 2)
+#endif
+#define FC_PASS_PIXELS(MR, NV) \
+    ((MR) < FC_MAX_ACC / FC_PASS_VECTORS(NV) ? (MR) : FC_MAX_ACC / FC_PASS_VECTORS(NV))
+
+/* Both kernels start from `init` (pixel p's row at init + p * init_stride: the bias with
+ * stride 0, or a partial sum) and store the block at out + p * out_stride. The values
+ * move between memory and registers as whole vectors, which the store-to-load
+ * forwarding of a scalar-initialised accumulator array did not. */
+#define FC_BLOCK_PASSES(TAG, MR, NV, TAP_LOOP)                                             \
+    enum { LANES = FC_LANES_##TAG, MRP = FC_PASS_PIXELS(MR, NV),                           \
+           NVP = FC_PASS_VECTORS(NV) };                                                    \
+    _Static_assert(MR % MRP == 0 && NV % NVP == 0, "a pass must divide the block");       \
+    for (int pp = 0; pp < MR; pp += MRP) {                                                 \
+        for (int vv = 0; vv < NV; vv += NVP) {                                             \
+            fc_vec_##TAG a[MRP][NVP], wv[NVP];                                             \
+            FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                    \
+                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
+                    a[p][v] = fc_load_##TAG(init + (pp + p) * init_stride                  \
+                                            + (vv + v) * LANES);                           \
+            TAP_LOOP                                                                       \
+            FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                    \
+                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
+                    fc_store_##TAG(out + (pp + p) * out_stride + (vv + v) * LANES,         \
+                                   a[p][v]);                                               \
+        }                                                                                  \
+    }
+#define FC_BLOCK_TAP(TAG, X_OF_P)                                                          \
+    FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                            \
+        wv[v] = fc_load_##TAG(w + (vv + v) * LANES);                                       \
+    FC_UNROLL(16) for (int p = 0; p < MRP; p++) {                                          \
+        fc_vec_##TAG xb = fc_splat_##TAG(X_OF_P);                                          \
+        FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                        \
+            a[p][v] = fc_vfma_##TAG(xb, wv[v], a[p][v]);                                   \
+    }                                                                                      \
+    w += w_stride;
+
+/* fc_taps_<NAME>(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out,
+ * out_stride): for t < n_taps,
+ *     block[p][:NR] += x_pixels[p][offsets[t]] * w[t * w_stride : ...][:NR]
+ * for the MR pixels p, NR = NV vectors. */
 #define FC_DEFINE_TAP_KERNEL(NAME, T, TAG, MR, NV)                                         \
 static inline void fc_taps_##NAME(const T* const* x_pixels, const ptrdiff_t* offsets,      \
-                                  ptrdiff_t first, ptrdiff_t n_taps, const T* w,           \
-                                  ptrdiff_t w_stride, T* acc)                              \
+                                  ptrdiff_t n_taps, const T* w_first, ptrdiff_t w_stride,  \
+                                  const T* init, ptrdiff_t init_stride, T* out,            \
+                                  ptrdiff_t out_stride)                                    \
 {                                                                                          \
-    enum { LANES = FC_LANES_##TAG };                                                       \
-    fc_vec_##TAG a[MR][NV], wv[NV];                                                        \
-    const T* xp[MR];                                                                       \
-    ptrdiff_t t;                                                                           \
-    FC_UNROLL(16) for (int p = 0; p < MR; p++) {                                           \
-        xp[p] = x_pixels[p];                                                               \
-        FC_UNROLL(16) for (int v = 0; v < NV; v++)                                         \
-            a[p][v] = fc_load_##TAG(acc + p * FC_ACC_STRIDE + v * LANES);                  \
-    }                                                                                      \
-    for (t = 0; t < n_taps; t++) {                                                         \
-        ptrdiff_t offset = offsets ? offsets[t] : first + t;                               \
-        FC_UNROLL(16) for (int v = 0; v < NV; v++)                                         \
-            wv[v] = fc_load_##TAG(w + v * LANES);                                          \
-        FC_UNROLL(16) for (int p = 0; p < MR; p++) {                                       \
-            fc_vec_##TAG xb = fc_splat_##TAG(xp[p][offset]);                               \
-            FC_UNROLL(16) for (int v = 0; v < NV; v++)                                     \
-                a[p][v] = fc_vfma_##TAG(xb, wv[v], a[p][v]);                               \
-        }                                                                                  \
-        w += w_stride;                                                                     \
-    }                                                                                      \
-    FC_UNROLL(16) for (int p = 0; p < MR; p++)                                             \
-        FC_UNROLL(16) for (int v = 0; v < NV; v++)                                         \
-            fc_store_##TAG(acc + p * FC_ACC_STRIDE + v * LANES, a[p][v]);                  \
+    FC_BLOCK_PASSES(TAG, MR, NV,                                                           \
+        const T* xp[MRP];                                                                  \
+        const T* w = w_first;                                                              \
+        FC_UNROLL(16) for (int p = 0; p < MRP; p++) xp[p] = x_pixels[pp + p];              \
+        for (ptrdiff_t t = 0; t < n_taps; t++) {                                           \
+            ptrdiff_t offset = offsets[t];                                                 \
+            FC_BLOCK_TAP(TAG, xp[p][offset])                                               \
+        })                                                                                 \
 }
+
+/* fc_gather_<NAME>(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride,
+ * out, out_stride): the same block over runs of taps that each have their own pixel
+ * pointers, for blocks at the image's left and right borders (a tap in the padding
+ * points at a zero pixel): for run k,
+ *     block[p][:NR] += x_pixels[k * MR + p][r] * w_rows[k][r * w_stride : ...][:NR]
+ * for r < n_channels[k]. One call covers all of a block's kernel taps, so that the
+ * accumulators stay in registers however few channels a kernel tap has (RGB: 3). */
+#define FC_DEFINE_GATHER_KERNEL(NAME, T, TAG, MR, NV)                                      \
+static inline void fc_gather_##NAME(const T* const* x_pixels, const T* const* w_rows,      \
+                                    const ptrdiff_t* n_channels, ptrdiff_t n_runs,         \
+                                    ptrdiff_t w_stride, const T* init,                     \
+                                    ptrdiff_t init_stride, T* out, ptrdiff_t out_stride)   \
+{                                                                                          \
+    FC_BLOCK_PASSES(TAG, MR, NV,                                                           \
+        for (ptrdiff_t k = 0; k < n_runs; k++) {                                           \
+            const T* const* xp = x_pixels + k * MR + pp;                                   \
+            const T* w = w_rows[k];                                                        \
+            for (ptrdiff_t r = 0; r < n_channels[k]; r++) {                                \
+                FC_BLOCK_TAP(TAG, xp[p][r])                                                \
+            }                                                                              \
+        })                                                                                 \
+}
+
+#define FC_DEFINE_BLOCK_KERNELS(NAME, T, TAG, MR, NV) \
+    FC_DEFINE_TAP_KERNEL(NAME, T, TAG, MR, NV)        \
+    FC_DEFINE_GATHER_KERNEL(NAME, T, TAG, MR, NV)
 
 /* The shapes of _direct.pyx's table (MR pixels x NR channels, NR a fraction of
  * COUT_BLOCK): wide 4 x 1, narrow 8 x 1/2, narrow tail 4 x 1/2, quarter panels 16 x 1/4
  * and 4 x 1/4, eighth panels 16 x 1/8 and 4 x 1/8 (half vectors). */
-FC_DEFINE_TAP_KERNEL(wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
-FC_DEFINE_TAP_KERNEL(wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
-FC_DEFINE_TAP_KERNEL(narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
-FC_DEFINE_TAP_KERNEL(narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
-FC_DEFINE_TAP_KERNEL(narrow_tail_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
-FC_DEFINE_TAP_KERNEL(narrow_tail_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+FC_DEFINE_BLOCK_KERNELS(wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
+FC_DEFINE_BLOCK_KERNELS(wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
+FC_DEFINE_BLOCK_KERNELS(narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
+FC_DEFINE_BLOCK_KERNELS(narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+FC_DEFINE_BLOCK_KERNELS(narrow_tail_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
+FC_DEFINE_BLOCK_KERNELS(narrow_tail_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
 
-FC_DEFINE_TAP_KERNEL(panel4_f32, float, f32, 16, FC_COUT_BLOCK_F32 / 4 / FC_LANES_f32)
-FC_DEFINE_TAP_KERNEL(panel4_f64, double, f64, 16, FC_COUT_BLOCK_F64 / 4 / FC_LANES_f64)
-FC_DEFINE_TAP_KERNEL(short_panel4_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 4 / FC_LANES_f32)
-FC_DEFINE_TAP_KERNEL(short_panel4_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 4 / FC_LANES_f64)
-FC_DEFINE_TAP_KERNEL(panel8_f32, float, hf32, 16, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
-FC_DEFINE_TAP_KERNEL(panel8_f64, double, hf64, 16, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
-FC_DEFINE_TAP_KERNEL(short_panel8_f32, float, hf32, 4, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
-FC_DEFINE_TAP_KERNEL(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
+FC_DEFINE_BLOCK_KERNELS(panel4_f32, float, f32, 16, FC_COUT_BLOCK_F32 / 4 / FC_LANES_f32)
+FC_DEFINE_BLOCK_KERNELS(panel4_f64, double, f64, 16, FC_COUT_BLOCK_F64 / 4 / FC_LANES_f64)
+FC_DEFINE_BLOCK_KERNELS(short_panel4_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 4 / FC_LANES_f32)
+FC_DEFINE_BLOCK_KERNELS(short_panel4_f64, double, f64, 4, FC_COUT_BLOCK_F64 / 4 / FC_LANES_f64)
+FC_DEFINE_BLOCK_KERNELS(panel8_f32, float, hf32, 16, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
+FC_DEFINE_BLOCK_KERNELS(panel8_f64, double, hf64, 16, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
+FC_DEFINE_BLOCK_KERNELS(short_panel8_f32, float, hf32, 4, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
+FC_DEFINE_BLOCK_KERNELS(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
 
 #endif
