@@ -182,13 +182,18 @@ def _simd_variant_sources():
 def extensions():
     from Cython.Build import cythonize
 
+    # The C headers every kernel includes (micro-kernels, config): a change to one rebuilds
+    # the modules, as a change to their .pyx does.
+    headers = sorted(glob.glob("src/fastconv/*.h"))
     modules = [
-        Extension(f"fastconv.{name}", [f"src/fastconv/{name}.pyx"], include_dirs=["src/fastconv"])
+        Extension(f"fastconv.{name}", [f"src/fastconv/{name}.pyx"], include_dirs=["src/fastconv"],
+                  depends=headers)
         for name in KERNEL_MODULES
     ]
     if BUILD_SIMD_VARIANTS:
         for name, path in _simd_variant_sources():
-            modules.append(Extension(f"fastconv.{name}", [path], include_dirs=["src/fastconv"]))
+            modules.append(Extension(f"fastconv.{name}", [path], include_dirs=["src/fastconv"],
+                                     depends=headers))
     return cythonize(
         modules,
         include_path=["src"],

@@ -1,13 +1,14 @@
 """Direct convolution: a loop nest over NHWC data, innermost over contiguous C_out.
 
 Every (kh, kw, c_in) tap broadcasts one input value against a contiguous row of
-the HWIO kernel (w[kh, kw, c_in, :]). Output pixels are computed in register
-blocks (4 pixels x COUT_BLOCK channels, or 8 x COUT_BLOCK / 2 for narrow layers),
-so each kernel row loaded is used by every pixel of the block; a block runs its
-whole reduction as one loop over a table of tap offsets, so its accumulators stay
-in registers. Leftover channels, depthwise layers and one-channel images have
-their own loops. Padding is never materialised: taps in the padding are skipped
-or read a zero pixel, which is the same as multiplying by zero.
+the HWIO kernel (w[kh, kw, c_in, :]), packed into panels of the block's width.
+Output pixels are computed in register blocks of MR pixels x NR channels (a table
+of shapes, each a micro-kernel in fastconv_microkernel.h), so each kernel row
+loaded is used by every pixel of the block; a block runs its whole reduction (or
+an L1-sized slice of it) as one loop over a table of tap offsets, so its
+accumulators stay in registers. Depthwise layers and one-channel images have their
+own loops. Padding is never materialised: taps in the padding are skipped or read
+a zero pixel, which is the same as multiplying by zero.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -427,16 +428,16 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
 
     ``w`` and ``b`` point at the block's first output channel; consecutive taps' weight
     rows are ``w_stride`` apart (C_out in the kernel itself, NR in a packed panel). Only
-    the first ``n_store`` channels are stored (panels are zero-padded to NR). A block whose taps lie
-    inside the image horizontally runs the taps of all its kernel rows inside the image
-    (those above and below are skipped) as one loop, reading tap t at tap_offsets[t]
-    from each pixel's window corner: the accumulators then stay in registers for the
-    whole reduction (the compiler keeps them there only within a loop, and layers like
-    3x3x1x32 have very short kernel rows).
+    the first ``n_store`` channels are stored (panels are zero-padded to NR). A block whose
+    taps lie inside the image horizontally runs the taps of all its kernel rows inside
+    the image (those above and below are skipped) through its shape's tap micro-kernel,
+    reading tap t at tap_offsets[t] from each pixel's window corner, so that the
+    accumulators stay in registers for the whole reduction.
 
-    Blocks at the left and right borders go kernel row by kernel row. Pixels whose tap
-    falls in the padding read from ``zeros`` (at least C_in/groups long), so the inner
-    loops are branch-free.
+    Blocks at the left and right borders list each kernel tap (kh, kw) as a run of
+    C_in/groups taps with its own pixel pointers, for the gather micro-kernel. Pixels
+    whose tap falls in the padding read from ``zeros`` (at least C_in/groups long), so
+    the inner loops are branch-free.
     """
     cdef:
         Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
