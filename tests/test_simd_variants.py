@@ -63,6 +63,15 @@ CONV_CASES = [
     ((2, 5, 9, 40), (3, 3, 40, 192), dict(stride=(1, 2), padding=((2, 0), (1, 3)))),
     ((1, 3, 12, 300), (1, 1, 300, 64), dict()),
     ((1, 6, 4, 3), (2, 2, 3, 9), dict()),
+    # Column blocks (at most 16 output channels per group, rows of at least one block of
+    # pixels): chunks of 4, 2 and 1 channels, stride phases, dilation, asymmetric padding,
+    # a row ending inside a block, groups, one input channel.
+    ((1, 5, 70, 3), (3, 3, 3, 3), dict(padding="same")),
+    ((1, 6, 140, 4), (3, 5, 2, 10), dict(groups=2, stride=(1, 2), dilation=(2, 1),
+                                         padding=((1, 2), (3, 1)))),
+    ((2, 4, 67, 6), (1, 7, 6, 16), dict(padding="same")),
+    ((1, 3, 200, 1), (3, 3, 1, 2), dict(padding="same")),
+    ((1, 9, 230, 2), (3, 4, 2, 7), dict(stride=3, dilation=(1, 3), padding="same")),
     # Depthwise layers as flat rows (stride_w 1, channels not filling register blocks):
     # RGB, odd C, C that fills half a block, wide C with a remainder, dilation, a row too
     # short for one chunk.

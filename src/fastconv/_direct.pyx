@@ -11,7 +11,7 @@ own loops. Padding is never materialised: taps in the padding are skipped or rea
 a zero pixel, which is the same as multiplying by zero.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
@@ -53,6 +53,22 @@ cdef extern from "fastconv_microkernel.h" nogil:
     enum:
         COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
         COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
+    # Column blocks (see the header): pixels per block, one kernel per channel count.
+    enum:
+        COLUMN_PIXELS_F32 "FC_COLUMN_PIXELS_f32"
+        COLUMN_PIXELS_F64 "FC_COLUMN_PIXELS_f64"
+    void columns_4_f32 "fc_columns_4_f32"(const float* rows, const Py_ssize_t* tap_offsets,
+        Py_ssize_t n_taps, const float* w, const float* bias, float* block)
+    void columns_4_f64 "fc_columns_4_f64"(const double* rows, const Py_ssize_t* tap_offsets,
+        Py_ssize_t n_taps, const double* w, const double* bias, double* block)
+    void columns_2_f32 "fc_columns_2_f32"(const float* rows, const Py_ssize_t* tap_offsets,
+        Py_ssize_t n_taps, const float* w, const float* bias, float* block)
+    void columns_2_f64 "fc_columns_2_f64"(const double* rows, const Py_ssize_t* tap_offsets,
+        Py_ssize_t n_taps, const double* w, const double* bias, double* block)
+    void columns_1_f32 "fc_columns_1_f32"(const float* rows, const Py_ssize_t* tap_offsets,
+        Py_ssize_t n_taps, const float* w, const float* bias, float* block)
+    void columns_1_f64 "fc_columns_1_f64"(const double* rows, const Py_ssize_t* tap_offsets,
+        Py_ssize_t n_taps, const double* w, const double* bias, double* block)
     # The vectorised tap loops of the register blocks, one per shape (see the header).
     void taps_wide_f32 "fc_taps_wide_f32"(const float** x_pixels, const Py_ssize_t* offsets,
         Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
@@ -809,6 +825,97 @@ cdef void _conv_output_row(const floating* x, const floating* w, const floating*
                             g, n, oh, ow, grp, co_done, cout_g)
 
 
+# Column blocks: layers with at most COLUMN_MAX_COUT output channels per group (RGB
+# conversions, Sobel pairs, LeNet, YOLO's and ResNeXt's narrow layers) run vectorised along
+# the output row (fastconv_microkernel.h), in chunks of 4, 2 and 1 channels.
+cdef enum:
+    COLUMN_MAX_COUT = 4
+    COLUMN_MAX_ROWS_BYTES = 256 << 10   # a thread's laid-out input rows (_column_rows)
+    COLUMN_PIXELS_MAX = 64
+
+
+cdef inline Py_ssize_t _column_chunk(Py_ssize_t channels_left) noexcept nogil:
+    """Channels of the next column chunk: 4, then 2, then 1 (never padded)."""
+    return 4 if channels_left >= 4 else (2 if channels_left >= 2 else 1)
+
+
+cdef inline Py_ssize_t _column_row_len(Window* g, Py_ssize_t pixels) noexcept nogil:
+    """Values per laid-out input row: whole column blocks of output pixels, plus the
+    widest tap shift (kernel column kw reads (kw * dil_w) // stride_w further on)."""
+    return ((g.out_w + pixels - 1) // pixels) * pixels + (g.k_w - 1) * g.dil_w // g.stride_w + 1
+
+
+cdef inline void _columns(const floating* rows, const Py_ssize_t* tap_offsets,
+                          Py_ssize_t n_taps, const floating* w, const floating* bias,
+                          floating* block, Py_ssize_t channels) noexcept nogil:
+    if channels == 4:
+        if floating is float:
+            columns_4_f32(rows, tap_offsets, n_taps, w, bias, block)
+        else:
+            columns_4_f64(rows, tap_offsets, n_taps, w, bias, block)
+    elif channels == 2:
+        if floating is float:
+            columns_2_f32(rows, tap_offsets, n_taps, w, bias, block)
+        else:
+            columns_2_f64(rows, tap_offsets, n_taps, w, bias, block)
+    else:
+        if floating is float:
+            columns_1_f32(rows, tap_offsets, n_taps, w, bias, block)
+        else:
+            columns_1_f64(rows, tap_offsets, n_taps, w, bias, block)
+
+
+cdef void _conv_columns_row(const floating* x, const floating* column_w,
+                            const Py_ssize_t* tap_offsets, floating* rows, floating* out,
+                            Window* g, Py_ssize_t row, Py_ssize_t grp) noexcept nogil:
+    """out[n, oh, :, group grp's channels] for row = n * out_h + oh, in column blocks.
+
+    ``rows`` (the thread's) receives the input this output row reads, laid out per kernel
+    row kh, input channel and stride phase as one zero-padded run, so that kernel tap
+    (kh, kw, ci) of output pixel j reads rows[tap_offsets[t] + j]. ``column_w`` holds each
+    group's chunks: weights tap by tap (CO per tap), then CO biases.
+    """
+    cdef:
+        Py_ssize_t PIXELS = COLUMN_PIXELS_F32 if floating is float else COLUMN_PIXELS_F64
+        Py_ssize_t n = row // g.out_h, oh = row % g.out_h
+        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+        Py_ssize_t n_taps = g.k_h * g.k_w * cin_g
+        Py_ssize_t row_len = _column_row_len(g, PIXELS)
+        Py_ssize_t kh, kh_lo, kh_hi, ih, ci, phase, m, iw, co0, chunk, ow0, p, c, t_begin
+        Py_ssize_t sw = g.stride_w
+        const floating* src
+        const floating* chunk_w
+        floating* dst
+        floating* o
+        floating block[4 * COLUMN_PIXELS_MAX]
+    _rows_inside(g, input_row(g, oh, 0), &kh_lo, &kh_hi)
+    for kh in range(kh_lo, kh_hi):
+        ih = input_row(g, oh, kh)
+        src = x + pixel_offset(g, n, ih, 0) + grp * cin_g
+        for ci in range(cin_g):
+            for phase in range(sw):
+                dst = rows + ((kh * cin_g + ci) * sw + phase) * row_len
+                for m in range(row_len):
+                    iw = m * sw + phase - g.pad_left
+                    dst[m] = src[iw * g.in_c + ci] if 0 <= iw < g.in_w else 0
+    t_begin = kh_lo * g.k_w * cin_g
+    chunk_w = column_w + grp * cout_g * (n_taps + 1)
+    co0 = 0
+    while co0 < cout_g:
+        chunk = _column_chunk(cout_g - co0)
+        ow0 = 0
+        while ow0 < g.out_w:
+            _columns(rows + ow0, tap_offsets + t_begin, (kh_hi - kh_lo) * g.k_w * cin_g,
+                     chunk_w + t_begin * chunk, chunk_w + n_taps * chunk, block, chunk)
+            o = out + (row * g.out_w + ow0) * g.out_c + grp * cout_g + co0
+            for p in range(min(PIXELS, g.out_w - ow0)):
+                for c in range(chunk):
+                    o[p * g.out_c + c] = block[c * PIXELS + p]
+            ow0 += PIXELS
+        chunk_w += chunk * (n_taps + 1)
+        co0 += chunk
+
+
 # One-channel images: output pixels per register chunk of a row (8 vectors: enough
 # independent accumulators to cover the FMA latency), per SIMD build and dtype.
 cdef extern from *:
@@ -1002,6 +1109,52 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 for c in range(cin_g):
                     tap_offsets[(kh * g.k_w + kw) * cin_g + c] = (
                         pixel_offset(&g, 0, kh * g.dil_h, kw * g.dil_w) + c)
+    # Column blocks for the narrowest layers (see _conv_columns_row): each group's weights
+    # packed per channel chunk, a tap table into the laid-out rows, and those rows' buffer
+    # for each thread.
+    cdef Py_ssize_t COLUMN_PIXELS = COLUMN_PIXELS_F32 if floating is float else COLUMN_PIXELS_F64
+    cdef Py_ssize_t column_row_len = _column_row_len(&g, COLUMN_PIXELS)
+    cdef Py_ssize_t column_rows_len = g.k_h * cin_g * g.stride_w * column_row_len
+    cdef bint use_columns = (not single_channel and not (cin_g == 1 and w.shape[3] == g.groups)
+                             and w.shape[3] // g.groups <= COLUMN_MAX_COUT
+                             and g.out_w >= COLUMN_PIXELS
+                             and column_rows_len * <Py_ssize_t> sizeof(floating)
+                             <= COLUMN_MAX_ROWS_BYTES)
+    cdef floating* column_w = NULL
+    cdef floating* column_rows = NULL
+    cdef Py_ssize_t* column_taps = NULL
+    cdef Py_ssize_t col_co0, col_chunk, col_c, col_t, col_pos, col_grp, col_channel
+    if use_columns:
+        column_w = <floating*> malloc(w.shape[3] * (n_taps + 1) * sizeof(floating))
+        column_taps = <Py_ssize_t*> malloc(n_taps * sizeof(Py_ssize_t))
+        column_rows = <floating*> calloc(max(n_threads, 1) * column_rows_len, sizeof(floating))
+        if column_w == NULL or column_taps == NULL or column_rows == NULL:
+            free(column_w)
+            free(column_taps)
+            free(column_rows)
+            free(zeros)
+            free(tap_offsets)
+            raise MemoryError("conv2d: cannot allocate the direct kernel's column blocks")
+        for kh in range(g.k_h):
+            for kw in range(g.k_w):
+                for c in range(cin_g):
+                    column_taps[(kh * g.k_w + kw) * cin_g + c] = (
+                        ((kh * cin_g + c) * g.stride_w + (kw * g.dil_w) % g.stride_w)
+                        * column_row_len + (kw * g.dil_w) // g.stride_w)
+        col_pos = 0
+        for col_grp in range(g.groups):
+            col_co0 = 0
+            while col_co0 < w.shape[3] // g.groups:
+                col_chunk = _column_chunk(w.shape[3] // g.groups - col_co0)
+                col_channel = col_grp * (w.shape[3] // g.groups) + col_co0
+                for col_t in range(n_taps):
+                    for col_c in range(col_chunk):
+                        column_w[col_pos + col_t * col_chunk + col_c] = (&w[0, 0, 0, 0])[
+                            col_t * g.out_c + col_channel + col_c]
+                for col_c in range(col_chunk):
+                    column_w[col_pos + n_taps * col_chunk + col_c] = bias[col_channel + col_c]
+                col_pos += col_chunk * (n_taps + 1)
+                col_co0 += col_chunk
     # A group's channels past its wide and narrow blocks, packed once per call into
     # zero-padded panels of panel_nr channels (weights tap by tap, then the bias), so
     # that any C_out runs in register blocks (see _channel_split).
@@ -1011,7 +1164,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef floating* panels = NULL
     cdef floating* panel
     _channel_split(&g, COUT_BLOCK, &co_full, &co_done, &panel_nr)
-    if panel_nr and not single_channel and not (cin_g == 1 and cout_g == 1):
+    if panel_nr and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns:
         chunks = (cout_g - co_done + panel_nr - 1) // panel_nr
         panels = <floating*> calloc(g.groups * chunks * (n_taps + 1) * panel_nr,
                                     sizeof(floating))
@@ -1037,7 +1190,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef floating* wide_panels = NULL
     cdef Py_ssize_t n_wide = co_full // COUT_BLOCK, co_block
     if (n_wide and g.out_c > COUT_BLOCK and not single_channel
-            and not (cin_g == 1 and cout_g == 1)):
+            and not (cin_g == 1 and cout_g == 1) and not use_columns):
         wide_panels = <floating*> malloc(g.groups * n_wide * n_taps * COUT_BLOCK
                                          * sizeof(floating))
         if wide_panels == NULL:
@@ -1075,13 +1228,19 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     # Work items: (part, row) pairs, part-major (see _conv_output_row).
     cdef Py_ssize_t rows = g.batch * g.out_h, item
     cdef Py_ssize_t n_parts = 1
-    if not (single_channel or flat_depthwise):
+    if use_columns:
+        n_parts = g.groups
+    elif not (single_channel or flat_depthwise):
         n_parts = _row_parts(&g, COUT_BLOCK)
     try:
         with nogil:
-            for item in prange(rows * n_parts, num_threads=n_threads, schedule="dynamic"):
+            for item in prange(rows * n_parts, num_threads=n_threads, schedule="guided"):
                 row = item % rows
-                if flat_depthwise:
+                if use_columns:
+                    _conv_columns_row(&x[0, 0, 0, 0], column_w, column_taps,
+                                      column_rows + threadid() * column_rows_len,
+                                      &out[0, 0, 0, 0], &g, row, item // rows)
+                elif flat_depthwise:
                     _depthwise_flat_row(&x[0, 0, 0, 0], periodic,
                                         periodic + g.k_h * g.k_w * period_len, period_len,
                                         &out[0, 0, 0, 0], &g, row)
@@ -1098,3 +1257,6 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         free(panels)
         free(wide_panels)
         free(periodic)
+        free(column_w)
+        free(column_taps)
+        free(column_rows)

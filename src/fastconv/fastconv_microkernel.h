@@ -249,4 +249,53 @@ FC_DEFINE_BLOCK_KERNELS(panel8_f64, double, hf64, 16, FC_COUT_BLOCK_F64 / 8 / FC
 FC_DEFINE_BLOCK_KERNELS(short_panel8_f32, float, hf32, 4, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
 FC_DEFINE_BLOCK_KERNELS(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
 
+/* Column blocks, for the narrowest layers (a few output channels per group): vectorised
+ * along the output row instead of across channels, so no lane is wasted on channels a
+ * layer does not have. The caller lays the kernel rows' input out as contiguous rows
+ * (one per input row, channel and stride phase, zero-padded); tap t of output pixel j
+ * reads rows[tap_offsets[t] + j]. CO channels x FC_COLUMN_VECTORS vectors of pixels
+ * accumulate in registers:
+ *     block[co * FC_COLUMN_PIXELS_<tag> + j] = bias[co] + sum_t w[t * CO + co] * rows[...]
+ * Taps are summed in the same order as the other blocks, from the bias, so a pixel has
+ * the same bits whichever block computed it. */
+#if defined(__AVX512F__)
+#define FC_COLUMN_VECTORS 4
+#else
+#define FC_COLUMN_VECTORS 2
+#endif
+#define FC_COLUMN_PIXELS_f32 (FC_COLUMN_VECTORS * FC_LANES_f32)
+#define FC_COLUMN_PIXELS_f64 (FC_COLUMN_VECTORS * FC_LANES_f64)
+
+#define FC_DEFINE_COLUMN_KERNEL(NAME, T, TAG, CO)                                          \
+static inline void fc_columns_##NAME(const T* rows, const ptrdiff_t* tap_offsets,          \
+                                     ptrdiff_t n_taps, const T* w, const T* bias,          \
+                                     T* block)                                             \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG, V = FC_COLUMN_VECTORS };                                \
+    fc_vec_##TAG a[CO][V], xv[V];                                                          \
+    FC_UNROLL(16) for (int c = 0; c < CO; c++)                                             \
+        FC_UNROLL(16) for (int v = 0; v < V; v++)                                          \
+            a[c][v] = fc_splat_##TAG(bias[c]);                                             \
+    for (ptrdiff_t t = 0; t < n_taps; t++) {                                               \
+        const T* src = rows + tap_offsets[t];                                              \
+        FC_UNROLL(16) for (int v = 0; v < V; v++)                                          \
+            xv[v] = fc_load_##TAG(src + v * LANES);                                        \
+        FC_UNROLL(16) for (int c = 0; c < CO; c++) {                                       \
+            fc_vec_##TAG wb = fc_splat_##TAG(w[t * CO + c]);                               \
+            FC_UNROLL(16) for (int v = 0; v < V; v++)                                      \
+                a[c][v] = fc_vfma_##TAG(xv[v], wb, a[c][v]);                               \
+        }                                                                                  \
+    }                                                                                      \
+    FC_UNROLL(16) for (int c = 0; c < CO; c++)                                             \
+        FC_UNROLL(16) for (int v = 0; v < V; v++)                                          \
+            fc_store_##TAG(block + c * V * LANES + v * LANES, a[c][v]);                    \
+}
+
+FC_DEFINE_COLUMN_KERNEL(4_f32, float, f32, 4)
+FC_DEFINE_COLUMN_KERNEL(4_f64, double, f64, 4)
+FC_DEFINE_COLUMN_KERNEL(2_f32, float, f32, 2)
+FC_DEFINE_COLUMN_KERNEL(2_f64, double, f64, 2)
+FC_DEFINE_COLUMN_KERNEL(1_f32, float, f32, 1)
+FC_DEFINE_COLUMN_KERNEL(1_f64, double, f64, 1)
+
 #endif
