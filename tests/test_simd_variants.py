@@ -72,6 +72,13 @@ CONV_CASES = [
     ((2, 4, 67, 6), (1, 7, 6, 16), dict(padding="same")),
     ((1, 3, 200, 1), (3, 3, 1, 2), dict(padding="same")),
     ((1, 9, 230, 2), (3, 4, 2, 7), dict(stride=3, dilation=(1, 3), padding="same")),
+    # Grouped blocks (C_in/groups == C_out/groups in {2, 4, 8}, whole channel blocks): a
+    # band's last block moved back, borders, stride, dilation, a 7x7 kernel (more taps
+    # than one gather call takes).
+    ((2, 9, 11, 128), (3, 3, 4, 128), dict(groups=32, padding="same")),
+    ((1, 10, 13, 64), (3, 3, 2, 64), dict(groups=32, stride=2, dilation=(1, 2), padding="same")),
+    ((1, 12, 9, 128), (7, 7, 8, 128), dict(groups=16, padding=((3, 2), (1, 4)))),
+    ((1, 6, 7, 192), (3, 1, 4, 192), dict(groups=48)),
     # Depthwise layers as flat rows (stride_w 1, channels not filling register blocks):
     # RGB, odd C, C that fills half a block, wide C with a remainder, dilation, a row too
     # short for one chunk.

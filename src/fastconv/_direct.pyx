@@ -69,6 +69,17 @@ cdef extern from "fastconv_microkernel.h" nogil:
         Py_ssize_t n_taps, const float* w, const float* bias, float* block)
     void columns_1_f64 "fc_columns_1_f64"(const double* rows, const Py_ssize_t* tap_offsets,
         Py_ssize_t n_taps, const double* w, const double* bias, double* block)
+    # Grouped blocks (see the header): available on builds with a lane permute.
+    bint HAS_GROUPED "FC_HAS_GROUPED"
+    enum:
+        LANES_F32 "FC_LANES_f32"
+        LANES_F64 "FC_LANES_f64"
+    void grouped_wide_f32 "fc_grouped_wide_f32"(const float** x_pixels, const float** w_rows,
+        Py_ssize_t n_runs, Py_ssize_t group, Py_ssize_t w_r_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void grouped_wide_f64 "fc_grouped_wide_f64"(const double** x_pixels, const double** w_rows,
+        Py_ssize_t n_runs, Py_ssize_t group, Py_ssize_t w_r_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
     # The vectorised tap loops of the register blocks, one per shape (see the header).
     void taps_wide_f32 "fc_taps_wide_f32"(const float** x_pixels, const Py_ssize_t* offsets,
         Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
@@ -171,7 +182,8 @@ cdef extern from "fastconv_microkernel.h" nogil:
 cdef enum:
     MAX_TAP_TABLE = 1 << 16     # entries of the tap-offset table (see conv2d_direct)
     MAX_RUNS = 32               # a border block's tap runs per gather call (_add_taps_block)
-    L1_WEIGHT_BYTES = 24 << 10  # a slice of a block's weights that stays in L1 (_row_of_blocks)
+    L1_WEIGHT_BYTES = 24 << 10  # a slice of a block's weights that stays in L1 (_band_of_blocks)
+    BAND_PIXELS = 64            # the shortest band of output pixels (_band_geometry)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
     PANEL_PIX_BLOCK = 16
@@ -435,42 +447,44 @@ cdef inline void _rows_inside(Window* g, Py_ssize_t first_ih, Py_ssize_t* kh_lo,
 cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_t w_stride,
                                  const floating* b, const floating* zeros,
                                  const Py_ssize_t* tap_offsets, floating* o, Window* g,
-                                 Py_ssize_t n, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t grp,
-                                 Py_ssize_t n_store, Py_ssize_t t_lo, Py_ssize_t t_hi,
-                                 bint accumulate, block_shape* shape) noexcept nogil:
-    """The register block at o (pixels ow0.., a channel block of group grp): taps
-    [t_lo, t_hi) of the reduction (in tap-table order: kernel row, column, channel), added
-    to the bias b, or to o itself when ``accumulate`` (a later slice of the taps).
+                                 Py_ssize_t pixel0, Py_ssize_t grp, Py_ssize_t n_store,
+                                 Py_ssize_t t_lo, Py_ssize_t t_hi, bint accumulate,
+                                 block_shape* shape) noexcept nogil:
+    """The register block at o: output pixels pixel0.. (counted over the whole batch, so
+    a block may span rows and images), a channel block of group grp. Taps [t_lo, t_hi) of
+    the reduction (in tap-table order: kernel row, column, channel) are added to the bias
+    b, or to o itself when ``accumulate`` (a later slice of the taps).
 
     ``w`` and ``b`` point at the block's first output channel; consecutive taps' weight
     rows are ``w_stride`` apart (C_out in the kernel itself, NR in a packed panel). Only
     the first ``n_store`` channels are stored (panels are zero-padded to NR). A block whose
-    taps lie inside the image horizontally runs the taps of all its kernel rows inside
-    the image (those above and below are skipped) through its shape's tap micro-kernel,
-    reading tap t at tap_offsets[t] from each pixel's window corner, so that the
-    accumulators stay in registers for the whole reduction.
+    pixels' windows all lie inside the image runs its taps through its shape's tap
+    micro-kernel, reading tap t at tap_offsets[t] from each pixel's window corner, so that
+    the accumulators stay in registers for the whole reduction.
 
-    Blocks at the left and right borders list each kernel tap (kh, kw) as a run of
-    C_in/groups taps with its own pixel pointers, for the gather micro-kernel. Pixels
-    whose tap falls in the padding read from ``zeros`` (at least C_in/groups long), so
-    the inner loops are branch-free.
+    Other blocks list each kernel tap (kh, kw) as a run of C_in/groups taps with its own
+    pixel pointers, for the gather micro-kernel: pixels whose tap falls in the padding
+    read from ``zeros`` (at least C_in/groups long), and runs wholly in the padding are
+    skipped.
     """
     cdef:
         Py_ssize_t cin_g = g.in_c if g.groups == 1 else g.in_c // g.groups
-        Py_ssize_t first_ih = input_row(g, oh, 0)
-        Py_ssize_t kh, kw, ih, t, p, j, first_iw, last_iw
-        Py_ssize_t kh_lo, kh_hi, t_begin, t_end, r_lo, r_hi, n_runs = 0
+        Py_ssize_t kh, kw, ih, iw, t, p, j, r_lo, r_hi, n_runs = 0
         Py_ssize_t init_stride, dst_stride
-        const floating* init
-        floating* dst
-        bint direct_store, flushed = False
+        Py_ssize_t pix_n[PIX_BLOCK_MAX]
+        Py_ssize_t pix_oh[PIX_BLOCK_MAX]
+        Py_ssize_t pix_ow[PIX_BLOCK_MAX]
         const floating* run_pixels[MAX_RUNS * PIX_BLOCK_MAX]
+        const floating** run
         const floating* run_w[MAX_RUNS]
         Py_ssize_t run_channels[MAX_RUNS]
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         Py_ssize_t pix_block, cout_block
         floating acc[PIX_BLOCK_MAX][COUT_BLOCK_MAX]
         const floating* x_pixels[PIX_BLOCK_MAX]
+        const floating* init
+        floating* dst
+        bint direct_store, flushed = False, interior = tap_offsets != NULL, any_inside
     _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
     # The kernels read the block's start (the bias, or the partial sum in o) and write it
     # whole; a panel's block, whose zero-padded channels are not stored, goes through acc.
@@ -484,38 +498,48 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                 for j in range(cout_block):
                     acc[p][j] = o[p * g.out_c + j] if j < n_store else 0
             init, init_stride = dst, dst_stride
-    first_iw = input_col(g, ow0, 0)
-    last_iw = input_col(g, ow0 + pix_block - 1, g.k_w - 1)
-    if tap_offsets != NULL and first_iw >= 0 and last_iw < g.in_w:
-        # Kernel rows above or below the image are skipped as one range of taps.
-        _rows_inside(g, first_ih, &kh_lo, &kh_hi)
-        t_begin, t_end = kh_lo * g.k_w * cin_g, kh_hi * g.k_w * cin_g
+    # The block's pixels (n, oh, ow), stepping from the first one's without dividing.
+    pix_ow[0] = pixel0 % g.out_w
+    pix_oh[0] = (pixel0 // g.out_w) % g.out_h
+    pix_n[0] = pixel0 // (g.out_w * g.out_h)
+    for p in range(1, pix_block):
+        pix_ow[p], pix_oh[p], pix_n[p] = pix_ow[p - 1] + 1, pix_oh[p - 1], pix_n[p - 1]
+        if pix_ow[p] == g.out_w:
+            pix_ow[p] = 0
+            pix_oh[p] += 1
+            if pix_oh[p] == g.out_h:
+                pix_oh[p] = 0
+                pix_n[p] += 1
+    for p in range(pix_block):
+        if not (input_row(g, pix_oh[p], 0) >= 0 and input_row(g, pix_oh[p], g.k_h - 1) < g.in_h
+                and input_col(g, pix_ow[p], 0) >= 0
+                and input_col(g, pix_ow[p], g.k_w - 1) < g.in_w):
+            interior = False
+    if interior:
         for p in range(pix_block):
-            x_pixels[p] = zeros
-        if t_begin < t_end:
-            for p in range(pix_block):
-                x_pixels[p] = x + (pixel_offset(g, n, input_row(g, oh, kh_lo),
-                                                input_col(g, ow0 + p, 0))
-                                   + grp * cin_g - tap_offsets[t_begin])
-        t_begin, t_end = max(t_begin, t_lo), min(t_end, t_hi)
-        if t_end < t_begin:
-            t_end = t_begin
-        _vector_taps(shape, x_pixels, tap_offsets + t_begin, t_end - t_begin,
-                     w + t_begin * w_stride, w_stride, init, init_stride, dst, dst_stride)
+            x_pixels[p] = x + (pixel_offset(g, pix_n[p], input_row(g, pix_oh[p], 0),
+                                            input_col(g, pix_ow[p], 0)) + grp * cin_g)
+        _vector_taps(shape, x_pixels, tap_offsets + t_lo, t_hi - t_lo, w + t_lo * w_stride,
+                     w_stride, init, init_stride, dst, dst_stride)
     else:
-        # Border blocks: each kernel tap (kh, kw) inside the image vertically is one run
-        # of C_in/groups taps, its pixels pointing at the zero pixel in the padding.
         for kh in range(g.k_h):
-            ih = input_row(g, oh, kh)
-            if not inside(ih, g.in_h):
-                continue
             for kw in range(g.k_w):
                 t = (kh * g.k_w + kw) * cin_g
                 r_lo, r_hi = max(0, t_lo - t), min(cin_g, t_hi - t)
                 if r_lo >= r_hi:
                     continue
-                _block_pixels(x, zeros, g, n, ih, ow0, kw, grp * cin_g + r_lo, pix_block,
-                              run_pixels + n_runs * pix_block)
+                run = run_pixels + n_runs * pix_block
+                any_inside = False
+                for p in range(pix_block):
+                    ih = input_row(g, pix_oh[p], kh)
+                    iw = input_col(g, pix_ow[p], kw)
+                    if inside(ih, g.in_h) and inside(iw, g.in_w):
+                        run[p] = x + pixel_offset(g, pix_n[p], ih, iw) + grp * cin_g + r_lo
+                        any_inside = True
+                    else:
+                        run[p] = zeros
+                if not any_inside:
+                    continue
                 run_w[n_runs] = w + (t + r_lo) * w_stride
                 run_channels[n_runs] = r_hi - r_lo
                 n_runs += 1
@@ -601,20 +625,21 @@ cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
     return min(block * pix_block, out_w - pix_block)
 
 
-cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t* co_full,
-                                Py_ssize_t* co_done, Py_ssize_t* panel_nr) noexcept nogil:
+cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t band_min,
+                                Py_ssize_t* co_full, Py_ssize_t* co_done,
+                                Py_ssize_t* panel_nr) noexcept nogil:
     """How a group's output channels are covered: [0, co_full) by wide blocks,
     [co_full, co_done) by one narrow block, [co_done, C_out/groups) by packed panels of
-    panel_nr channels (0: per pixel, for rows narrower than a block). The driver packs
+    panel_nr channels (0: per pixel, for bands narrower than a block). The driver packs
     the panels with the same split, so this is the one place that decides it."""
     cdef Py_ssize_t cout_g = g.out_c // g.groups, rest
-    co_full[0] = cout_g - cout_g % cout_block if g.out_w >= PIX_BLOCK else 0
+    co_full[0] = cout_g - cout_g % cout_block if band_min >= PIX_BLOCK else 0
     co_done[0] = co_full[0]
-    if g.out_w >= NARROW_PIX_BLOCK and co_full[0] + cout_block // 2 <= cout_g:
+    if band_min >= NARROW_PIX_BLOCK and co_full[0] + cout_block // 2 <= cout_g:
         co_done[0] = co_full[0] + cout_block // 2
     rest = cout_g - co_done[0]
     panel_nr[0] = 0
-    if rest > 0 and g.out_w >= PIX_BLOCK:
+    if rest > 0 and band_min >= PIX_BLOCK:
         if rest <= cout_block // 8:
             panel_nr[0] = cout_block // 8
         elif rest <= cout_block // 4:
@@ -623,54 +648,58 @@ cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t* co
             panel_nr[0] = cout_block // 2
 
 
-cdef inline void _row_of_blocks(const floating* x, const floating* w, Py_ssize_t w_stride,
-                                const floating* b, const floating* zeros,
-                                const Py_ssize_t* tap_offsets, floating* o_row, Window* g,
-                                Py_ssize_t n, Py_ssize_t oh, Py_ssize_t grp,
-                                Py_ssize_t n_store, block_shape* shape) noexcept nogil:
-    """One output row of register blocks of one shape, for one channel block (``o_row``
-    and ``b`` at its first channel): the last block moved back to end at the row's end."""
+cdef inline void _band_of_blocks(const floating* x, const floating* w, Py_ssize_t w_stride,
+                                 const floating* b, const floating* zeros,
+                                 const Py_ssize_t* tap_offsets, floating* o_band, Window* g,
+                                 Py_ssize_t start, Py_ssize_t stop, Py_ssize_t grp,
+                                 Py_ssize_t n_store, block_shape* shape) noexcept nogil:
+    """Output pixels [start, stop) (over the whole batch) in register blocks of one shape,
+    for one channel block (``o_band`` at pixel start's first channel of the block, ``b``
+    at the block's bias): the last block moved back to end at ``stop``, which must leave
+    at least one block's pixels."""
     cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-    cdef Py_ssize_t pix_block, cout_block, block, ow, t_lo, slice_taps, aligned_blocks
+    cdef Py_ssize_t pix_block, cout_block, block, p0, t_lo, slice_taps, aligned_blocks
     cdef Py_ssize_t n_taps = g.k_h * g.k_w * (g.in_c // g.groups)
+    cdef Py_ssize_t n_pixels = stop - start
     _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
-    # The reduction in slices whose weights stay in L1 while every block of the row uses
+    # The reduction in slices whose weights stay in L1 while every block of the band uses
     # them, when the block's weights are larger than that. The last block, moved back to
-    # end at the row's end, overlaps its neighbour: it runs whole, after the slices, so
+    # end at the band's end, overlaps its neighbour: it runs whole, after the slices, so
     # that no pixel adds a slice twice.
     slice_taps = max(1, L1_WEIGHT_BYTES // (cout_block * <Py_ssize_t> sizeof(floating)))
-    aligned_blocks = g.out_w // pix_block
+    aligned_blocks = n_pixels // pix_block
     if n_taps > slice_taps and aligned_blocks >= 2:
         t_lo = 0
         while t_lo < n_taps:
             for block in range(aligned_blocks):
-                ow = block * pix_block
-                _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_row + ow * g.out_c,
-                                g, n, oh, ow, grp, n_store, t_lo,
+                p0 = block * pix_block
+                _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_band + p0 * g.out_c,
+                                g, start + p0, grp, n_store, t_lo,
                                 min(t_lo + slice_taps, n_taps), t_lo > 0, shape)
             t_lo += slice_taps
-        if aligned_blocks * pix_block < g.out_w:
-            ow = g.out_w - pix_block
-            _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_row + ow * g.out_c, g, n,
-                            oh, ow, grp, n_store, 0, n_taps, False, shape)
+        if aligned_blocks * pix_block < n_pixels:
+            p0 = n_pixels - pix_block
+            _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_band + p0 * g.out_c, g,
+                            start + p0, grp, n_store, 0, n_taps, False, shape)
         return
-    for block in range((g.out_w + pix_block - 1) // pix_block):
-        ow = _block_start(block, pix_block, g.out_w)
-        _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_row + ow * g.out_c, g, n,
-                        oh, ow, grp, n_store, 0, n_taps, False, shape)
+    for block in range((n_pixels + pix_block - 1) // pix_block):
+        p0 = min(block * pix_block, n_pixels - pix_block)
+        _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_band + p0 * g.out_c, g,
+                        start + p0, grp, n_store, 0, n_taps, False, shape)
 
 
-cdef inline void _panel_row(const floating* x, const floating* panel, const floating* zeros,
-                            const Py_ssize_t* tap_offsets, floating* o_row, Window* g,
-                            Py_ssize_t n, Py_ssize_t oh, Py_ssize_t grp, Py_ssize_t panel_nr,
-                            Py_ssize_t n_store, Py_ssize_t cout_block) noexcept nogil:
-    """One output row's channels of one packed panel (``n_store`` valid of ``panel_nr``),
-    in the block shape for that panel width: PANEL_PIX_BLOCK pixels, or PIX_BLOCK on rows
-    narrower than that. The panel's bias follows its weights."""
+cdef inline void _panel_band(const floating* x, const floating* panel, const floating* zeros,
+                             const Py_ssize_t* tap_offsets, floating* o_band, Window* g,
+                             Py_ssize_t start, Py_ssize_t stop, Py_ssize_t band_min,
+                             Py_ssize_t grp, Py_ssize_t panel_nr, Py_ssize_t n_store,
+                             Py_ssize_t cout_block) noexcept nogil:
+    """A band's channels of one packed panel (``n_store`` valid of ``panel_nr``), in the
+    block shape for that panel width: PANEL_PIX_BLOCK pixels, or PIX_BLOCK when bands are
+    narrower than that (``band_min``). The panel's bias follows its weights."""
     cdef:
         const floating* bias = panel + g.k_h * g.k_w * (g.in_c // g.groups) * panel_nr
-        bint short_row = g.out_w < PANEL_PIX_BLOCK
-        bint short_half_row = g.out_w < NARROW_PIX_BLOCK
+        bint short_row = band_min < PANEL_PIX_BLOCK
+        bint short_half_row = band_min < NARROW_PIX_BLOCK
         Panel2Block* p2 = NULL
         Panel4Block* p4 = NULL
         Panel8Block* p8 = NULL
@@ -679,150 +708,230 @@ cdef inline void _panel_row(const floating* x, const floating* panel, const floa
         ShortPanel8Block* s8 = NULL
     if panel_nr == cout_block // 8:
         if short_row:
-            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+            _band_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_band, g, start, stop, grp,
                            n_store, s8)
         else:
-            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+            _band_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_band, g, start, stop, grp,
                            n_store, p8)
     elif panel_nr == cout_block // 4:
         if short_row:
-            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+            _band_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_band, g, start, stop, grp,
                            n_store, s4)
         else:
-            _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+            _band_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_band, g, start, stop, grp,
                            n_store, p4)
     elif short_half_row:
-        _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+        _band_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_band, g, start, stop, grp,
                        n_store, s2)
     else:
-        _row_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_row, g, n, oh, grp,
+        _band_of_blocks(x, panel, panel_nr, bias, zeros, tap_offsets, o_band, g, start, stop, grp,
                        n_store, p2)
 
 
-cdef inline Py_ssize_t _parts_per_group(Window* g, Py_ssize_t cout_block) noexcept nogil:
-    """How a group's output channels are split into work items of the row loop: one part
+cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
+                                Py_ssize_t* band_min) noexcept nogil:
+    """How the output pixels of the batch (counted row after row, image after image) are
+    cut into bands, the work items of the register blocks: a band is a row of at least
+    BAND_PIXELS pixels, or several rows of narrower maps (7x7, 14x14), so that a block's
+    weights are used by enough blocks while they are in cache. band_min: the shortest."""
+    cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
+    n_bands[0] = max(1, total // max(g.out_w, <Py_ssize_t> BAND_PIXELS))
+    band_min[0] = total // n_bands[0]
+
+
+cdef inline void _band_bounds(Window* g, Py_ssize_t band, Py_ssize_t n_bands,
+                              Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
+    cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
+    start[0] = band * total // n_bands
+    stop[0] = (band + 1) * total // n_bands
+
+
+cdef inline Py_ssize_t _parts_per_group(Window* g, Py_ssize_t cout_block,
+                                        Py_ssize_t band_min) noexcept nogil:
+    """How a group's output channels are split into work items of the band loop: one part
     per wide channel block, and one for the channels left (narrow block, panels)."""
     cdef Py_ssize_t cout_g = g.out_c // g.groups, co_full, co_done, panel_nr
-    _channel_split(g, cout_block, &co_full, &co_done, &panel_nr)
+    _channel_split(g, cout_block, band_min, &co_full, &co_done, &panel_nr)
     return co_full // cout_block + (1 if co_full < cout_g else 0)
 
 
-cdef inline Py_ssize_t _row_parts(Window* g, Py_ssize_t cout_block) noexcept nogil:
-    """Work items per output row (see _conv_output_row): one for a depthwise row, whose
-    blocks run channels innermost; else every group's parts."""
-    if g.in_c == g.groups and g.out_c == g.groups:
-        return 1
-    return g.groups * _parts_per_group(g, cout_block)
-
-
-cdef void _conv_output_row(const floating* x, const floating* w, const floating* bias,
-                           const floating* zeros, const Py_ssize_t* tap_offsets,
-                           const floating* panels, const floating* wide_panels,
-                           floating* out, Window* g, Py_ssize_t row,
-                           Py_ssize_t part) noexcept nogil:
-    """Compute part ``part`` of out[n, oh, :, :] for row = n * out_h + oh (any channels
-    and groups): the channels of one wide block, or a group's channels left after them
-    (see _parts_per_group). Threads take rows part by part, so that a part's weights stay
-    in the core's cache across rows: a row of a 3x3x512x512 layer needs 9 MiB of
-    weights, read from L3 for every row when one item ran a whole row."""
+cdef void _depthwise_row(const floating* x, const floating* w, const floating* bias,
+                         const floating* zeros, const Py_ssize_t* tap_offsets,
+                         floating* out, Window* g, Py_ssize_t row) noexcept nogil:
+    """out[n, oh, :, :] of a depthwise layer (multiplier 1) for row = n * out_h + oh."""
     cdef:
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
-        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         # Register blocks cover whole rows (see _block_start) when the row is that wide.
         Py_ssize_t wide_blocks = ((g.out_w + PIX_BLOCK - 1) // PIX_BLOCK
                                   if g.out_w >= PIX_BLOCK else 0)
-        Py_ssize_t narrow_blocks = g.out_w // NARROW_PIX_BLOCK
-        Py_ssize_t narrow_rest = g.out_w % NARROW_PIX_BLOCK
-        Py_ssize_t co_full = cout_g - cout_g % COUT_BLOCK
-        Py_ssize_t ow, grp, co0, co_block, block, co_done, chunk
-        Py_ssize_t panel_nr, panel_chunks, n_taps, parts
+        Py_ssize_t co_full, co_done, co_block, co0, block, ow
         floating* o_row = out + row * g.out_w * g.out_c
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
-        NarrowTailBlock* narrow_tail = NULL
         Panel4Block* quarter = NULL
-    if cin_g == 1 and cout_g == 1:
-        # Depthwise with multiplier 1: each channel sees only itself. Register blocks over
-        # (pixels, channels): COUT_BLOCKs, then half and quarter blocks for the channels
-        # left, then the rest pixel by pixel, vectorized over C.
-        co_full = g.out_c - g.out_c % COUT_BLOCK if wide_blocks else 0
-        # Channel blocks innermost: a block of pixels' input stays in L1 across them.
-        for block in range(wide_blocks):
-            ow = _block_start(block, PIX_BLOCK, g.out_w)
-            for co_block in range(co_full // COUT_BLOCK):
-                co0 = co_block * COUT_BLOCK
-                _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
-                                 o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
-        co_done = co_full
-        if g.out_w >= NARROW_PIX_BLOCK and g.out_c - co_done >= COUT_BLOCK // 2:
-            for block in range((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK):
-                ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
+    # Depthwise with multiplier 1: each channel sees only itself. Register blocks over
+    # (pixels, channels): COUT_BLOCKs, then half and quarter blocks for the channels
+    # left, then the rest pixel by pixel, vectorized over C.
+    co_full = g.out_c - g.out_c % COUT_BLOCK if wide_blocks else 0
+    # Channel blocks innermost: a block of pixels' input stays in L1 across them.
+    for block in range(wide_blocks):
+        ow = _block_start(block, PIX_BLOCK, g.out_w)
+        for co_block in range(co_full // COUT_BLOCK):
+            co0 = co_block * COUT_BLOCK
+            _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
+                             o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
+    co_done = co_full
+    if g.out_w >= NARROW_PIX_BLOCK and g.out_c - co_done >= COUT_BLOCK // 2:
+        for block in range((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK):
+            ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
+            _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
+                             o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
+                             narrow)
+        co_done += COUT_BLOCK // 2
+    if g.out_w >= PANEL_PIX_BLOCK:
+        while g.out_c - co_done >= COUT_BLOCK // 4:
+            for block in range((g.out_w + PANEL_PIX_BLOCK - 1) // PANEL_PIX_BLOCK):
+                ow = _block_start(block, PANEL_PIX_BLOCK, g.out_w)
                 _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
                                  o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
-                                 narrow)
-            co_done += COUT_BLOCK // 2
-        if g.out_w >= PANEL_PIX_BLOCK:
-            while g.out_c - co_done >= COUT_BLOCK // 4:
-                for block in range((g.out_w + PANEL_PIX_BLOCK - 1) // PANEL_PIX_BLOCK):
-                    ow = _block_start(block, PANEL_PIX_BLOCK, g.out_w)
-                    _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
-                                     o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
-                                     quarter)
-                co_done += COUT_BLOCK // 4
-        if co_done == g.out_c:
-            return
-        for ow in range(g.out_w):
-            _depthwise_pixel(x, w + co_done, g.out_c, bias + co_done,
-                             o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
-                             g.out_c - co_done)
+                                 quarter)
+            co_done += COUT_BLOCK // 4
+    if co_done == g.out_c:
         return
+    for ow in range(g.out_w):
+        _depthwise_pixel(x, w + co_done, g.out_c, bias + co_done,
+                         o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
+                         g.out_c - co_done)
+
+
+cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
+                     const floating* zeros, const Py_ssize_t* tap_offsets,
+                     const floating* panels, const floating* wide_panels, floating* out,
+                     Window* g, Py_ssize_t band, Py_ssize_t n_bands, Py_ssize_t band_min,
+                     Py_ssize_t part) noexcept nogil:
+    """Part ``part`` of one band of output pixels (see _band_geometry), any channels and
+    groups: the channels of one wide block, or a group's channels left after them (see
+    _parts_per_group). Threads take bands part by part, so that a part's weights stay in
+    the core's cache across bands: a row of a 3x3x512x512 layer needs 9 MiB of weights,
+    read from L3 for every row when one item ran a whole row."""
+    cdef:
+        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+        Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+        Py_ssize_t start, stop, q, grp, co0, co_block, co_full, co_done, chunk
+        Py_ssize_t panel_nr, panel_chunks, n_taps = g.k_h * g.k_w * cin_g
+        Py_ssize_t parts = _parts_per_group(g, COUT_BLOCK, band_min)
+        floating* o_band
+        WideBlock* wide = NULL
+        NarrowBlock* narrow = NULL
+    _band_bounds(g, band, n_bands, &start, &stop)
+    o_band = out + start * g.out_c
     # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
     # channels, twice the pixels) if half a block is left, then the rest from packed
-    # panels (or pixel by pixel on rows narrower than a block).
-    _channel_split(g, COUT_BLOCK, &co_full, &co_done, &panel_nr)
-    n_taps = g.k_h * g.k_w * cin_g
+    # panels (or pixel by pixel on bands narrower than a block).
+    _channel_split(g, COUT_BLOCK, band_min, &co_full, &co_done, &panel_nr)
     panel_chunks = (cout_g - co_done + panel_nr - 1) // panel_nr if panel_nr else 0
-    parts = _parts_per_group(g, COUT_BLOCK)
     grp = part // parts
     co_block = part % parts
     if co_block < co_full // COUT_BLOCK:
         co0 = grp * cout_g + co_block * COUT_BLOCK
         if wide_panels != NULL:
-            _row_of_blocks(x, wide_panels + (grp * (co_full // COUT_BLOCK) + co_block)
-                           * n_taps * COUT_BLOCK, COUT_BLOCK, bias + co0, zeros, tap_offsets,
-                           o_row + co0, g, n, oh, grp, COUT_BLOCK, wide)
+            _band_of_blocks(x, wide_panels + (grp * (co_full // COUT_BLOCK) + co_block)
+                            * n_taps * COUT_BLOCK, COUT_BLOCK, bias + co0, zeros, tap_offsets,
+                            o_band + co0, g, start, stop, grp, COUT_BLOCK, wide)
         else:
-            _row_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_row + co0,
-                           g, n, oh, grp, COUT_BLOCK, wide)
+            _band_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_band + co0,
+                            g, start, stop, grp, COUT_BLOCK, wide)
+        return
+    if co_done > co_full:
+        co0 = grp * cout_g + co_full
+        _band_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_band + co0, g,
+                        start, stop, grp, COUT_BLOCK // 2, narrow)
+    for chunk in range(panel_chunks):
+        co0 = co_done + chunk * panel_nr
+        _panel_band(x, panels + (grp * panel_chunks + chunk) * (n_taps + 1) * panel_nr, zeros,
+                    tap_offsets, o_band + grp * cout_g + co0, g, start, stop, band_min, grp,
+                    panel_nr, min(panel_nr, cout_g - co0), COUT_BLOCK)
+    if panel_nr == 0 and co_done < cout_g:
+        for q in range(start, stop):
+            _pixel_taps(x, w, bias + grp * cout_g, out + q * g.out_c + grp * cout_g, g,
+                        q // (g.out_w * g.out_h), (q // g.out_w) % g.out_h, q % g.out_w, grp,
+                        co_done, cout_g)
+
+
+cdef inline bint _use_grouped_blocks(Window* g, Py_ssize_t cout_block,
+                                     Py_ssize_t lanes) noexcept nogil:
+    """Grouped blocks (fastconv_microkernel.h) take layers with C_in/groups == C_out/groups
+    == G in {2, 4, 8} (at most a vector's lanes) whose channels fill whole blocks."""
+    cdef Py_ssize_t group = g.out_c // g.groups
+    return (HAS_GROUPED and g.groups > 1 and g.in_c == g.out_c
+            and (group == 2 or group == 4 or group == 8) and group <= lanes
+            and g.out_c % cout_block == 0)
+
+
+cdef void _grouped_band(const floating* x, const floating* w, const floating* bias,
+                        const floating* zeros, floating* out, Window* g, Py_ssize_t band,
+                        Py_ssize_t n_bands, Py_ssize_t block_index) noexcept nogil:
+    """One band's channels [block_index * COUT_BLOCK, ...) of a grouped layer in grouped
+    blocks of PIX_BLOCK pixels (the last moved back to end at the band's end). Each kernel
+    tap (kh, kw) is one run: the pixels' input channels of the block (or the zero pixel
+    in the padding) and the tap's G weight rows, C_out apart in the HWIO kernel."""
+    cdef:
+        Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+        Py_ssize_t G = g.out_c // g.groups, c0 = block_index * COUT_BLOCK
+        Py_ssize_t start, stop, block, pixel0, p, kh, kw, ih, iw, n_runs
+        Py_ssize_t pix_n[PIX_BLOCK], pix_oh[PIX_BLOCK], pix_ow[PIX_BLOCK]
+        const floating* run_pixels[MAX_RUNS * PIX_BLOCK]
+        const floating* run_w[MAX_RUNS]
+        const floating** run
+        const floating* init
+        Py_ssize_t init_stride
+        bint any_inside
+    _band_bounds(g, band, n_bands, &start, &stop)
+    for block in range((stop - start + PIX_BLOCK - 1) // PIX_BLOCK):
+        pixel0 = min(start + block * PIX_BLOCK, stop - PIX_BLOCK)
+        for p in range(PIX_BLOCK):
+            pix_ow[p] = (pixel0 + p) % g.out_w
+            pix_oh[p] = ((pixel0 + p) // g.out_w) % g.out_h
+            pix_n[p] = (pixel0 + p) // (g.out_w * g.out_h)
+        init, init_stride = bias + c0, 0
+        n_runs = 0
+        for kh in range(g.k_h):
+            for kw in range(g.k_w):
+                run = run_pixels + n_runs * PIX_BLOCK
+                any_inside = False
+                for p in range(PIX_BLOCK):
+                    ih = input_row(g, pix_oh[p], kh)
+                    iw = input_col(g, pix_ow[p], kw)
+                    if inside(ih, g.in_h) and inside(iw, g.in_w):
+                        run[p] = x + pixel_offset(g, pix_n[p], ih, iw) + c0
+                        any_inside = True
+                    else:
+                        run[p] = zeros
+                if not any_inside:
+                    continue
+                run_w[n_runs] = w + (kh * g.k_w + kw) * G * g.out_c + c0
+                n_runs += 1
+                if n_runs == MAX_RUNS:
+                    _grouped_taps(run_pixels, run_w, n_runs, G, g.out_c, init, init_stride,
+                                  out + pixel0 * g.out_c + c0, g.out_c)
+                    init, init_stride = out + pixel0 * g.out_c + c0, g.out_c
+                    n_runs = 0
+        if n_runs or init_stride == 0:
+            _grouped_taps(run_pixels, run_w, n_runs, G, g.out_c, init, init_stride,
+                          out + pixel0 * g.out_c + c0, g.out_c)
+
+
+cdef inline void _grouped_taps(const floating** x_pixels, const floating** w_rows,
+                               Py_ssize_t n_runs, Py_ssize_t group, Py_ssize_t w_r_stride,
+                               const floating* init, Py_ssize_t init_stride, floating* out,
+                               Py_ssize_t out_stride) noexcept nogil:
+    if floating is float:
+        grouped_wide_f32(x_pixels, w_rows, n_runs, group, w_r_stride, init, init_stride, out,
+                         out_stride)
     else:
-        if co_done > co_full:
-            co0 = grp * cout_g + co_full
-            for block in range(narrow_blocks):
-                ow = block * NARROW_PIX_BLOCK
-                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp,
-                                COUT_BLOCK // 2, 0, n_taps, False, narrow)
-            # The row's last pixels: a narrow tail block, or a narrow block moved back.
-            ow = g.out_w - PIX_BLOCK
-            if 0 < narrow_rest <= PIX_BLOCK:
-                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp,
-                                COUT_BLOCK // 2, 0, n_taps, False, narrow_tail)
-            elif narrow_rest > PIX_BLOCK:
-                ow = g.out_w - NARROW_PIX_BLOCK
-                _add_taps_block(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets,
-                                o_row + ow * g.out_c + co0, g, n, oh, ow, grp,
-                                COUT_BLOCK // 2, 0, n_taps, False, narrow)
-        for chunk in range(panel_chunks):
-            co0 = co_done + chunk * panel_nr
-            _panel_row(x, panels + (grp * panel_chunks + chunk) * (n_taps + 1) * panel_nr,
-                       zeros, tap_offsets, o_row + grp * cout_g + co0, g, n, oh, grp,
-                       panel_nr, min(panel_nr, cout_g - co0), COUT_BLOCK)
-        if panel_nr == 0 and co_done < cout_g:
-            for ow in range(g.out_w):
-                _pixel_taps(x, w, bias + grp * cout_g, o_row + ow * g.out_c + grp * cout_g,
-                            g, n, oh, ow, grp, co_done, cout_g)
+        grouped_wide_f64(x_pixels, w_rows, n_runs, group, w_r_stride, init, init_stride, out,
+                         out_stride)
 
 
 # Column blocks: layers with at most COLUMN_MAX_COUT output channels per group (RGB
@@ -1115,7 +1224,14 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t COLUMN_PIXELS = COLUMN_PIXELS_F32 if floating is float else COLUMN_PIXELS_F64
     cdef Py_ssize_t column_row_len = _column_row_len(&g, COLUMN_PIXELS)
     cdef Py_ssize_t column_rows_len = g.k_h * cin_g * g.stride_w * column_row_len
-    cdef bint use_columns = (not single_channel and not (cin_g == 1 and w.shape[3] == g.groups)
+    cdef Py_ssize_t LANES = LANES_F32 if floating is float else LANES_F64
+    cdef Py_ssize_t n_bands, band_min
+    _band_geometry(&g, &n_bands, &band_min)
+    cdef bint grouped = (_use_grouped_blocks(&g, COUT_BLOCK_F32 if floating is float
+                                             else COUT_BLOCK_F64, LANES)
+                         and band_min >= PIX_BLOCK)
+    cdef bint use_columns = (not grouped and not single_channel
+                             and not (cin_g == 1 and w.shape[3] == g.groups)
                              and w.shape[3] // g.groups <= COLUMN_MAX_COUT
                              and g.out_w >= COLUMN_PIXELS
                              and column_rows_len * <Py_ssize_t> sizeof(floating)
@@ -1163,8 +1279,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t cout_g = g.out_c // g.groups
     cdef floating* panels = NULL
     cdef floating* panel
-    _channel_split(&g, COUT_BLOCK, &co_full, &co_done, &panel_nr)
-    if panel_nr and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns:
+    _channel_split(&g, COUT_BLOCK, band_min, &co_full, &co_done, &panel_nr)
+    if (panel_nr and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns
+            and not grouped):
         chunks = (cout_g - co_done + panel_nr - 1) // panel_nr
         panels = <floating*> calloc(g.groups * chunks * (n_taps + 1) * panel_nr,
                                     sizeof(floating))
@@ -1190,7 +1307,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef floating* wide_panels = NULL
     cdef Py_ssize_t n_wide = co_full // COUT_BLOCK, co_block
     if (n_wide and g.out_c > COUT_BLOCK and not single_channel
-            and not (cin_g == 1 and cout_g == 1) and not use_columns):
+            and not (cin_g == 1 and cout_g == 1) and not use_columns and not grouped):
         wide_panels = <floating*> malloc(g.groups * n_wide * n_taps * COUT_BLOCK
                                          * sizeof(floating))
         if wide_panels == NULL:
@@ -1225,18 +1342,26 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 periodic[tap * period_len + i] = (&w[0, 0, 0, 0])[tap * g.out_c + i % g.out_c]
         for i in range(period_len):
             periodic[g.k_h * g.k_w * period_len + i] = bias[i % g.out_c]
-    # Work items: (part, row) pairs, part-major (see _conv_output_row).
-    cdef Py_ssize_t rows = g.batch * g.out_h, item
+    # Work items: (part, band) pairs, part-major (see _conv_band), for the register
+    # blocks; (group, row) pairs for column blocks; rows for the other kernels.
+    cdef bint depthwise = cin_g == 1 and cout_g == 1
+    cdef bint banded = not (single_channel or depthwise or use_columns)
+    cdef Py_ssize_t rows = n_bands if banded else g.batch * g.out_h, item
     cdef Py_ssize_t n_parts = 1
-    if use_columns:
+    if grouped:
+        n_parts = g.out_c // COUT_BLOCK
+    elif use_columns:
         n_parts = g.groups
-    elif not (single_channel or flat_depthwise):
-        n_parts = _row_parts(&g, COUT_BLOCK)
+    elif banded:
+        n_parts = g.groups * _parts_per_group(&g, COUT_BLOCK, band_min)
     try:
         with nogil:
             for item in prange(rows * n_parts, num_threads=n_threads, schedule="guided"):
                 row = item % rows
-                if use_columns:
+                if grouped:
+                    _grouped_band(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
+                                  &out[0, 0, 0, 0], &g, row, n_bands, item // rows)
+                elif use_columns:
                     _conv_columns_row(&x[0, 0, 0, 0], column_w, column_taps,
                                       column_rows + threadid() * column_rows_len,
                                       &out[0, 0, 0, 0], &g, row, item // rows)
@@ -1247,10 +1372,13 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 elif single_channel:
                     _conv_single_channel_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bias[0],
                                              &out[0, 0, 0, 0], &g, row)
+                elif depthwise:
+                    _depthwise_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
+                                   tap_offsets, &out[0, 0, 0, 0], &g, row)
                 else:
-                    _conv_output_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
-                                     tap_offsets, panels, wide_panels, &out[0, 0, 0, 0],
-                                     &g, row, item // rows)
+                    _conv_band(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros, tap_offsets,
+                               panels, wide_panels, &out[0, 0, 0, 0], &g, row, n_bands,
+                               band_min, item // rows)
     finally:
         free(zeros)
         free(tap_offsets)

@@ -298,4 +298,79 @@ FC_DEFINE_COLUMN_KERNEL(2_f64, double, f64, 2)
 FC_DEFINE_COLUMN_KERNEL(1_f32, float, f32, 1)
 FC_DEFINE_COLUMN_KERNEL(1_f64, double, f64, 1)
 
+/* Grouped blocks, for grouped layers with G = C_in/groups = C_out/groups in {2, 4, 8}
+ * (ResNeXt's 32x4d): one block of COUT_BLOCK channels spans COUT_BLOCK / G groups, whose
+ * input channels are the same COUT_BLOCK channels of the input pixel. Lane c needs input
+ * channel (c & ~(G-1)) + r for the group's r-th input channel: a permute of the loaded
+ * input vector (fc_group_lanes), so no lane is wasted on a group's few channels.
+ * fc_grouped_<NAME>(x_pixels, w_rows, n_runs, w_r_stride, init, init_stride, out,
+ * out_stride): for run k (a kernel tap (kh, kw)) and r < G,
+ *     block[p][c] += x_pixels[k * MR + p][(c & ~(G-1)) + r] * (w_rows[k] + r * w_r_stride)[c]
+ * summed in the same order as the other blocks (kh, kw, then r). */
+#if defined(__AVX512F__)
+#define FC_HAS_GROUPED 1
+static inline fc_vec_f32 fc_group_lanes_f32(fc_vec_f32 v, const int* idx) {
+    return _mm512_permutexvar_ps(_mm512_loadu_si512((const void*) idx), v);
+}
+static inline fc_vec_f64 fc_group_lanes_f64(fc_vec_f64 v, const int* idx) {
+    return _mm512_permutexvar_pd(_mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i*) idx)), v);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FC_HAS_GROUPED 1
+static inline fc_vec_f32 fc_group_lanes_f32(fc_vec_f32 v, const int* idx) {
+    return _mm256_permutevar8x32_ps(v, _mm256_loadu_si256((const __m256i*) idx));
+}
+static inline fc_vec_f64 fc_group_lanes_f64(fc_vec_f64 v, const int* idx) {
+    /* A double is two floats: lane k's pair of floats comes from double idx[k]. */
+    __m128i d = _mm_loadu_si128((const __m128i*) idx);
+    __m256i pairs = _mm256_cvtepu32_epi64(d);
+    __m256i floats = _mm256_or_si256(_mm256_slli_epi64(_mm256_add_epi32(
+        _mm256_add_epi32(pairs, pairs), _mm256_set1_epi64x(1)), 32), _mm256_add_epi32(pairs, pairs));
+    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), floats));
+}
+#else
+#define FC_HAS_GROUPED 0
+#endif
+
+#if FC_HAS_GROUPED
+#define FC_DEFINE_GROUPED_KERNEL(NAME, T, TAG, MR, NV)                                     \
+static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w_rows,     \
+                                     ptrdiff_t n_runs, ptrdiff_t group, ptrdiff_t w_r_stride, \
+                                     const T* init, ptrdiff_t init_stride, T* out,         \
+                                     ptrdiff_t out_stride)                                 \
+{                                                                                          \
+    int lanes_of[8][FC_LANES_##TAG];                                                       \
+    for (int r = 0; r < group; r++)                                                        \
+        for (int c = 0; c < FC_LANES_##TAG; c++)                                           \
+            lanes_of[r][c] = (c & ~((int) group - 1)) + r;                                 \
+    FC_BLOCK_PASSES(TAG, MR, NV,                                                           \
+        for (ptrdiff_t k = 0; k < n_runs; k++) {                                           \
+            const T* const* xp = x_pixels + k * MR + pp;                                   \
+            for (ptrdiff_t r = 0; r < group; r++) {                                        \
+                const T* w = w_rows[k] + r * w_r_stride;                                   \
+                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
+                    wv[v] = fc_load_##TAG(w + (vv + v) * LANES);                           \
+                FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                \
+                    FC_UNROLL(16) for (int v = 0; v < NVP; v++) {                          \
+                        fc_vec_##TAG xr = fc_group_lanes_##TAG(                            \
+                            fc_load_##TAG(xp[p] + (vv + v) * LANES), lanes_of[r]);         \
+                        a[p][v] = fc_vfma_##TAG(xr, wv[v], a[p][v]);                       \
+                    }                                                                      \
+            }                                                                              \
+        })                                                                                 \
+}
+FC_DEFINE_GROUPED_KERNEL(wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
+FC_DEFINE_GROUPED_KERNEL(wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
+#else
+/* No lane permute on this build: the grouped block is never chosen (FC_HAS_GROUPED 0). */
+static inline void fc_grouped_wide_f32(const float* const* x_pixels, const float* const* w_rows,
+                                       ptrdiff_t n_runs, ptrdiff_t group, ptrdiff_t w_r_stride,
+                                       const float* init, ptrdiff_t init_stride, float* out,
+                                       ptrdiff_t out_stride) {}
+static inline void fc_grouped_wide_f64(const double* const* x_pixels, const double* const* w_rows,
+                                       ptrdiff_t n_runs, ptrdiff_t group, ptrdiff_t w_r_stride,
+                                       const double* init, ptrdiff_t init_stride, double* out,
+                                       ptrdiff_t out_stride) {}
+#endif
+
 #endif
