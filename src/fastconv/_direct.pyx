@@ -447,11 +447,12 @@ cdef inline void _rows_inside(Window* g, Py_ssize_t first_ih, Py_ssize_t* kh_lo,
 cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_t w_stride,
                                  const floating* b, const floating* zeros,
                                  const Py_ssize_t* tap_offsets, floating* o, Window* g,
-                                 Py_ssize_t pixel0, Py_ssize_t grp, Py_ssize_t n_store,
+                                 Py_ssize_t n0, Py_ssize_t oh0, Py_ssize_t ow0,
+                                 Py_ssize_t grp, Py_ssize_t n_store,
                                  Py_ssize_t t_lo, Py_ssize_t t_hi, bint accumulate,
                                  block_shape* shape) noexcept nogil:
-    """The register block at o: output pixels pixel0.. (counted over the whole batch, so
-    a block may span rows and images), a channel block of group grp. Taps [t_lo, t_hi) of
+    """The register block at o: output pixels from (n0, oh0, ow0) on, row after row and
+    image after image (a block may span rows and images), a channel block of group grp. Taps [t_lo, t_hi) of
     the reduction (in tap-table order: kernel row, column, channel) are added to the bias
     b, or to o itself when ``accumulate`` (a later slice of the taps).
 
@@ -499,9 +500,7 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                     acc[p][j] = o[p * g.out_c + j] if j < n_store else 0
             init, init_stride = dst, dst_stride
     # The block's pixels (n, oh, ow), stepping from the first one's without dividing.
-    pix_ow[0] = pixel0 % g.out_w
-    pix_oh[0] = (pixel0 // g.out_w) % g.out_h
-    pix_n[0] = pixel0 // (g.out_w * g.out_h)
+    pix_n[0], pix_oh[0], pix_ow[0] = n0, oh0, ow0
     for p in range(1, pix_block):
         pix_ow[p], pix_oh[p], pix_n[p] = pix_ow[p - 1] + 1, pix_oh[p - 1], pix_n[p - 1]
         if pix_ow[p] == g.out_w:
@@ -516,9 +515,15 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                 and input_col(g, pix_ow[p], g.k_w - 1) < g.in_w):
             interior = False
     if interior:
-        for p in range(pix_block):
-            x_pixels[p] = x + (pixel_offset(g, pix_n[p], input_row(g, pix_oh[p], 0),
-                                            input_col(g, pix_ow[p], 0)) + grp * cin_g)
+        # Window corners; a pixel right of its neighbour in the same row is stride_w on.
+        x_pixels[0] = x + (pixel_offset(g, pix_n[0], input_row(g, pix_oh[0], 0),
+                                        input_col(g, pix_ow[0], 0)) + grp * cin_g)
+        for p in range(1, pix_block):
+            if pix_ow[p] == pix_ow[p - 1] + 1:
+                x_pixels[p] = x_pixels[p - 1] + g.stride_w * g.in_c
+            else:
+                x_pixels[p] = x + (pixel_offset(g, pix_n[p], input_row(g, pix_oh[p], 0),
+                                                input_col(g, pix_ow[p], 0)) + grp * cin_g)
         _vector_taps(shape, x_pixels, tap_offsets + t_lo, t_hi - t_lo, w + t_lo * w_stride,
                      w_stride, init, init_stride, dst, dst_stride)
     else:
@@ -648,6 +653,26 @@ cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t ban
             panel_nr[0] = cout_block // 2
 
 
+cdef inline void _pixel_coords(Window* g, Py_ssize_t q, Py_ssize_t* n, Py_ssize_t* oh,
+                               Py_ssize_t* ow) noexcept nogil:
+    """(n, oh, ow) of output pixel q, counted row after row, image after image."""
+    ow[0] = q % g.out_w
+    oh[0] = (q // g.out_w) % g.out_h
+    n[0] = q // (g.out_w * g.out_h)
+
+
+cdef inline void _step_pixels(Window* g, Py_ssize_t k, Py_ssize_t* n, Py_ssize_t* oh,
+                              Py_ssize_t* ow) noexcept nogil:
+    """Move (n, oh, ow) k output pixels on."""
+    ow[0] += k
+    while ow[0] >= g.out_w:
+        ow[0] -= g.out_w
+        oh[0] += 1
+        if oh[0] == g.out_h:
+            oh[0] = 0
+            n[0] += 1
+
+
 cdef inline void _band_of_blocks(const floating* x, const floating* w, Py_ssize_t w_stride,
                                  const floating* b, const floating* zeros,
                                  const Py_ssize_t* tap_offsets, floating* o_band, Window* g,
@@ -660,8 +685,12 @@ cdef inline void _band_of_blocks(const floating* x, const floating* w, Py_ssize_
     cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
     cdef Py_ssize_t pix_block, cout_block, block, p0, t_lo, slice_taps, aligned_blocks
     cdef Py_ssize_t n_taps = g.k_h * g.k_w * (g.in_c // g.groups)
-    cdef Py_ssize_t n_pixels = stop - start
+    cdef Py_ssize_t n_pixels = stop - start, n, oh, ow, last_n, last_oh, last_ow
     _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
+    # (n, oh, ow) of the band's first pixel and of its last block (moved back to end at
+    # stop); the blocks between step along from the first.
+    _pixel_coords(g, start, &n, &oh, &ow)
+    _pixel_coords(g, stop - pix_block, &last_n, &last_oh, &last_ow)
     # The reduction in slices whose weights stay in L1 while every block of the band uses
     # them, when the block's weights are larger than that. The last block, moved back to
     # end at the band's end, overlaps its neighbour: it runs whole, after the slices, so
@@ -671,21 +700,28 @@ cdef inline void _band_of_blocks(const floating* x, const floating* w, Py_ssize_
     if n_taps > slice_taps and aligned_blocks >= 2:
         t_lo = 0
         while t_lo < n_taps:
+            _pixel_coords(g, start, &n, &oh, &ow)
             for block in range(aligned_blocks):
                 p0 = block * pix_block
                 _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_band + p0 * g.out_c,
-                                g, start + p0, grp, n_store, t_lo,
+                                g, n, oh, ow, grp, n_store, t_lo,
                                 min(t_lo + slice_taps, n_taps), t_lo > 0, shape)
+                _step_pixels(g, pix_block, &n, &oh, &ow)
             t_lo += slice_taps
         if aligned_blocks * pix_block < n_pixels:
             p0 = n_pixels - pix_block
             _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_band + p0 * g.out_c, g,
-                            start + p0, grp, n_store, 0, n_taps, False, shape)
+                            last_n, last_oh, last_ow, grp, n_store, 0, n_taps, False, shape)
         return
-    for block in range((n_pixels + pix_block - 1) // pix_block):
-        p0 = min(block * pix_block, n_pixels - pix_block)
-        _add_taps_block(x, w, w_stride, b, zeros, tap_offsets, o_band + p0 * g.out_c, g,
-                        start + p0, grp, n_store, 0, n_taps, False, shape)
+    for block in range(aligned_blocks):
+        _add_taps_block(x, w, w_stride, b, zeros, tap_offsets,
+                        o_band + block * pix_block * g.out_c, g, n, oh, ow, grp, n_store, 0,
+                        n_taps, False, shape)
+        _step_pixels(g, pix_block, &n, &oh, &ow)
+    if aligned_blocks * pix_block < n_pixels:
+        _add_taps_block(x, w, w_stride, b, zeros, tap_offsets,
+                        o_band + (n_pixels - pix_block) * g.out_c, g, last_n, last_oh, last_ow,
+                        grp, n_store, 0, n_taps, False, shape)
 
 
 cdef inline void _panel_band(const floating* x, const floating* panel, const floating* zeros,
@@ -862,10 +898,10 @@ cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
 cdef inline bint _use_grouped_blocks(Window* g, Py_ssize_t cout_block,
                                      Py_ssize_t lanes) noexcept nogil:
     """Grouped blocks (fastconv_microkernel.h) take layers with C_in/groups == C_out/groups
-    == G in {2, 4, 8} (at most a vector's lanes) whose channels fill whole blocks."""
+    == G in {2, 4, 8, 16} (at most a vector's lanes) whose channels fill whole blocks."""
     cdef Py_ssize_t group = g.out_c // g.groups
     return (HAS_GROUPED and g.groups > 1 and g.in_c == g.out_c
-            and (group == 2 or group == 4 or group == 8) and group <= lanes
+            and (group == 2 or group == 4 or group == 8 or group == 16) and group <= lanes
             and g.out_c % cout_block == 0)
 
 

@@ -298,7 +298,7 @@ FC_DEFINE_COLUMN_KERNEL(2_f64, double, f64, 2)
 FC_DEFINE_COLUMN_KERNEL(1_f32, float, f32, 1)
 FC_DEFINE_COLUMN_KERNEL(1_f64, double, f64, 1)
 
-/* Grouped blocks, for grouped layers with G = C_in/groups = C_out/groups in {2, 4, 8}
+/* Grouped blocks, for grouped layers with G = C_in/groups = C_out/groups in {2, 4, 8, 16}
  * (ResNeXt's 32x4d): one block of COUT_BLOCK channels spans COUT_BLOCK / G groups, whose
  * input channels are the same COUT_BLOCK channels of the input pixel. Lane c needs input
  * channel (c & ~(G-1)) + r for the group's r-th input channel: a permute of the loaded
@@ -339,7 +339,7 @@ static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w
                                      const T* init, ptrdiff_t init_stride, T* out,         \
                                      ptrdiff_t out_stride)                                 \
 {                                                                                          \
-    int lanes_of[8][FC_LANES_##TAG];                                                       \
+    int lanes_of[16][FC_LANES_##TAG];                                                      \
     for (int r = 0; r < group; r++)                                                        \
         for (int c = 0; c < FC_LANES_##TAG; c++)                                           \
             lanes_of[r][c] = (c & ~((int) group - 1)) + r;                                 \
@@ -352,8 +352,11 @@ static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w
                     wv[v] = fc_load_##TAG(w + (vv + v) * LANES);                           \
                 FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                \
                     FC_UNROLL(16) for (int v = 0; v < NVP; v++) {                          \
-                        fc_vec_##TAG xr = fc_group_lanes_##TAG(                            \
-                            fc_load_##TAG(xp[p] + (vv + v) * LANES), lanes_of[r]);         \
+                        /* A group as wide as the vector: a broadcast, no permute. */     \
+                        fc_vec_##TAG xr = group == LANES                                   \
+                            ? fc_splat_##TAG(xp[p][(vv + v) * LANES + r])                  \
+                            : fc_group_lanes_##TAG(fc_load_##TAG(xp[p] + (vv + v) * LANES), \
+                                                   lanes_of[r]);                           \
                         a[p][v] = fc_vfma_##TAG(xr, wv[v], a[p][v]);                       \
                     }                                                                      \
             }                                                                              \
