@@ -502,13 +502,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
     # The block's pixels (n, oh, ow), stepping from the first one's without dividing.
     pix_n[0], pix_oh[0], pix_ow[0] = n0, oh0, ow0
     for p in range(1, pix_block):
-        pix_ow[p], pix_oh[p], pix_n[p] = pix_ow[p - 1] + 1, pix_oh[p - 1], pix_n[p - 1]
-        if pix_ow[p] == g.out_w:
-            pix_ow[p] = 0
-            pix_oh[p] += 1
-            if pix_oh[p] == g.out_h:
-                pix_oh[p] = 0
-                pix_n[p] += 1
+        pix_n[p], pix_oh[p], pix_ow[p] = pix_n[p - 1], pix_oh[p - 1], pix_ow[p - 1]
+        _step_pixels(g, 1, &pix_n[p], &pix_oh[p], &pix_ow[p])
     for p in range(pix_block):
         if not (input_row(g, pix_oh[p], 0) >= 0 and input_row(g, pix_oh[p], g.k_h - 1) < g.in_h
                 and input_col(g, pix_ow[p], 0) >= 0
@@ -854,7 +849,7 @@ cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-        Py_ssize_t start, stop, q, grp, co0, co_block, co_full, co_done, chunk
+        Py_ssize_t start, stop, q, n, oh, ow, grp, co0, co_block, co_full, co_done, chunk
         Py_ssize_t panel_nr, panel_chunks, n_taps = g.k_h * g.k_w * cin_g
         Py_ssize_t parts = _parts_per_group(g, COUT_BLOCK, band_min)
         floating* o_band
@@ -890,9 +885,9 @@ cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
                     panel_nr, min(panel_nr, cout_g - co0), COUT_BLOCK)
     if panel_nr == 0 and co_done < cout_g:
         for q in range(start, stop):
-            _pixel_taps(x, w, bias + grp * cout_g, out + q * g.out_c + grp * cout_g, g,
-                        q // (g.out_w * g.out_h), (q // g.out_w) % g.out_h, q % g.out_w, grp,
-                        co_done, cout_g)
+            _pixel_coords(g, q, &n, &oh, &ow)
+            _pixel_taps(x, w, bias + grp * cout_g, out + q * g.out_c + grp * cout_g, g, n, oh,
+                        ow, grp, co_done, cout_g)
 
 
 cdef inline bint _use_grouped_blocks(Window* g, Py_ssize_t cout_block,
@@ -926,10 +921,10 @@ cdef void _grouped_band(const floating* x, const floating* w, const floating* bi
     _band_bounds(g, band, n_bands, &start, &stop)
     for block in range((stop - start + PIX_BLOCK - 1) // PIX_BLOCK):
         pixel0 = min(start + block * PIX_BLOCK, stop - PIX_BLOCK)
-        for p in range(PIX_BLOCK):
-            pix_ow[p] = (pixel0 + p) % g.out_w
-            pix_oh[p] = ((pixel0 + p) // g.out_w) % g.out_h
-            pix_n[p] = (pixel0 + p) // (g.out_w * g.out_h)
+        _pixel_coords(g, pixel0, &pix_n[0], &pix_oh[0], &pix_ow[0])
+        for p in range(1, PIX_BLOCK):
+            pix_n[p], pix_oh[p], pix_ow[p] = pix_n[p - 1], pix_oh[p - 1], pix_ow[p - 1]
+            _step_pixels(g, 1, &pix_n[p], &pix_oh[p], &pix_ow[p])
         init, init_stride = bias + c0, 0
         n_runs = 0
         for kh in range(g.k_h):
