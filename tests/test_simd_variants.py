@@ -89,6 +89,15 @@ CONV_CASES = [
     ((1, 5, 130, 144), (3, 3, 1, 144), dict(groups=144, padding="same")),
     ((1, 12, 50, 16), (3, 3, 1, 16), dict(groups=16, stride=(2, 1), padding="same")),
     ((1, 6, 9, 7), (3, 3, 1, 7), dict(groups=7)),
+    # Depthwise steps: a last column of vectors moved back (C = 20, 200), rows of 4 to 7
+    # interior pixels (the 4-step kernel, its last block moved back), border pixels in
+    # chunks of channels, and a kernel with more taps than one call takes (chunks only).
+    ((2, 6, 40, 20), (3, 3, 1, 20), dict(groups=20, padding="same")),
+    ((1, 7, 8, 200), (3, 3, 1, 200), dict(groups=200, padding="same")),
+    ((1, 5, 11, 40), (3, 5, 1, 40), dict(groups=40, padding="same", dilation=(2, 1))),
+    ((1, 12, 40, 6), (9, 9, 1, 6), dict(groups=6, padding="same")),
+    # One-channel rows with more taps than one row-kernel call takes.
+    ((1, 12, 300, 1), (9, 9, 1, 1), dict(padding="same")),
     # Strided depthwise layers: wide, half and quarter channel blocks, then per pixel.
     ((1, 20, 40, 32), (3, 3, 1, 32), dict(groups=32, stride=2, padding="same")),
     ((1, 21, 41, 96), (3, 3, 1, 96), dict(groups=96, stride=2, padding="same")),

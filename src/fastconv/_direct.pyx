@@ -1058,100 +1058,274 @@ cdef void _conv_columns_row(const floating* x, const floating* column_w,
 
 # One-channel images: output pixels per register chunk of a row (8 vectors: enough
 # independent accumulators to cover the FMA latency), per SIMD build and dtype.
-cdef extern from *:
-    """
-    #if defined(__AVX512F__)
-    #define FC_ROW_CHUNK_F32 128
-    #elif defined(__AVX2__)
-    #define FC_ROW_CHUNK_F32 64
-    #else
-    #define FC_ROW_CHUNK_F32 32
-    #endif
-    #define FC_ROW_CHUNK_F64 (FC_ROW_CHUNK_F32 / 2)
-    """
+cdef extern from "fastconv_microkernel.h" nogil:
+    # Row kernels (see the header): a chunk of ROW_CHUNK values of an output row.
     enum:
-        ROW_CHUNK_F32 "FC_ROW_CHUNK_F32"
-        ROW_CHUNK_F64 "FC_ROW_CHUNK_F64"
+        ROW_CHUNK_F32 "FC_ROW_CHUNK_f32"
+        ROW_CHUNK_F64 "FC_ROW_CHUNK_f64"
+    void row_depthwise_f32 "fc_row_depthwise_f32"(const float** srcs, const float** weights,
+        Py_ssize_t n_taps, Py_ssize_t j, const float* init, float* out)
+    void row_depthwise_f64 "fc_row_depthwise_f64"(const double** srcs, const double** weights,
+        Py_ssize_t n_taps, Py_ssize_t j, const double* init, double* out)
+    void row_single_f32 "fc_row_single_f32"(const float** srcs, const float* weights,
+        Py_ssize_t n_taps, Py_ssize_t j, const float* init, float* out)
+    void row_single_f64 "fc_row_single_f64"(const double** srcs, const double* weights,
+        Py_ssize_t n_taps, Py_ssize_t j, const double* init, double* out)
+    void dw_steps8_f32 "fc_dw_steps8_f32"(const float** srcs, const float** weights,
+        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t out_step, const float* init, float* out)
+    void dw_steps8_f64 "fc_dw_steps8_f64"(const double** srcs, const double** weights,
+        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t out_step, const double* init, double* out)
+    void dw_steps4_f32 "fc_dw_steps4_f32"(const float** srcs, const float** weights,
+        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t out_step, const float* init, float* out)
+    void dw_steps4_f64 "fc_dw_steps4_f64"(const double** srcs, const double** weights,
+        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t out_step, const double* init, double* out)
 
 cdef enum:
-    ROW_CHUNK_MAX = 128
+    ROW_TAPS_MAX = 64    # taps per row-kernel call; longer kernels continue from the output
+    ROW_CHUNK_MAX = 128  # the largest ROW_CHUNK of any build
 
 
-cdef inline void _single_channel_chunk(const floating* x, const floating* w, floating bias,
-                                       floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
-                                       Py_ssize_t ow0) noexcept nogil:
-    """o[ow0:ow0 + ROW_CHUNK] of a one-channel row with stride_w 1, all of whose taps lie
-    inside the image horizontally: every tap accumulates in registers, and each output
-    value is stored once (a tap-by-tap pass would load and store the row per tap)."""
+cdef inline void _row_depthwise(const floating** srcs, const floating** weights,
+                                Py_ssize_t n_taps, Py_ssize_t j, const floating* init,
+                                floating* out) noexcept nogil:
+    if floating is float:
+        row_depthwise_f32(srcs, weights, n_taps, j, init, out)
+    else:
+        row_depthwise_f64(srcs, weights, n_taps, j, init, out)
+
+
+cdef inline void _depthwise_border_pixel(const floating* x, const floating* periodic_w,
+                                         Py_ssize_t period_len, const floating* periodic_b,
+                                         floating* o, Window* g, Py_ssize_t n,
+                                         Py_ssize_t oh, Py_ssize_t ow) noexcept nogil:
+    """o[:C] of a depthwise pixel whose window crosses the padding: its taps inside the
+    image, in chunks of ROW_CHUNK channels (the last moved back to end at C) through the
+    row kernel; pixel by pixel when C is narrower than a chunk."""
     cdef:
         Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
-        Py_ssize_t kh, kw, ih, j
-        floating acc[ROW_CHUNK_MAX]
-        floating wv
-        const floating* src
-    for j in range(ROW_CHUNK):
-        acc[j] = bias
+        Py_ssize_t C = g.out_c, kh, kw, ih, iw, chunk, n_taps = 0
+        const floating* srcs[ROW_TAPS_MAX]
+        const floating* weights[ROW_TAPS_MAX]
+    if C < ROW_CHUNK or g.k_h * g.k_w > ROW_TAPS_MAX:
+        _depthwise_pixel(x, periodic_w, period_len, periodic_b, o, g, n, oh, ow, 0, C)
+        return
     for kh in range(g.k_h):
         ih = input_row(g, oh, kh)
         if not inside(ih, g.in_h):
             continue
         for kw in range(g.k_w):
-            wv = w[kh * g.k_w + kw]
-            src = x + pixel_offset(g, n, ih, input_col(g, ow0, kw))  # stride_w is 1 here
-            for j in range(ROW_CHUNK):
-                acc[j] = _madd(wv, src[j], acc[j])
-    for j in range(ROW_CHUNK):
-        o[ow0 + j] = acc[j]
+            iw = input_col(g, ow, kw)
+            if inside(iw, g.in_w):
+                srcs[n_taps] = x + pixel_offset(g, n, ih, iw)
+                weights[n_taps] = periodic_w + (kh * g.k_w + kw) * period_len
+                n_taps += 1
+    for chunk in range((C + ROW_CHUNK - 1) // ROW_CHUNK):
+        _row_depthwise(srcs, weights, n_taps, min(chunk * ROW_CHUNK, C - ROW_CHUNK),
+                       periodic_b + min(chunk * ROW_CHUNK, C - ROW_CHUNK), o)
+
+
+cdef inline void _row_single(const floating** srcs, const floating* weights,
+                             Py_ssize_t n_taps, Py_ssize_t j, const floating* init,
+                             floating* out) noexcept nogil:
+    if floating is float:
+        row_single_f32(srcs, weights, n_taps, j, init, out)
+    else:
+        row_single_f64(srcs, weights, n_taps, j, init, out)
+
+
+cdef inline void _single_channel_chunks(const floating* x, const floating* w,
+                                        const floating* bias_row, floating* o, Window* g,
+                                        Py_ssize_t n, Py_ssize_t oh, Py_ssize_t lo,
+                                        Py_ssize_t hi) noexcept nogil:
+    """o[lo:hi] of a one-channel row with stride_w 1, all of whose taps lie inside the
+    image horizontally, in chunks of ROW_CHUNK from ``bias_row`` (ROW_CHUNK copies of
+    the bias): every tap accumulates in registers (the row kernel), and each value is
+    stored once per batch of ROW_TAPS_MAX taps. The taps' input pointers (at output
+    column 0) are listed once per row and batch."""
+    cdef:
+        Py_ssize_t kh, kw, ih, n_taps = 0, rows_inside = 0
+        const floating* srcs[ROW_TAPS_MAX]
+        floating weights[ROW_TAPS_MAX]
+        bint started = False, batched
+    for kh in range(g.k_h):
+        if inside(input_row(g, oh, kh), g.in_h):
+            rows_inside += 1
+    batched = rows_inside * g.k_w > ROW_TAPS_MAX
+    for kh in range(g.k_h):
+        ih = input_row(g, oh, kh)
+        if not inside(ih, g.in_h):
+            continue
+        for kw in range(g.k_w):
+            srcs[n_taps] = x + pixel_offset(g, n, ih, 0) + kw * g.dil_w - g.pad_left
+            weights[n_taps] = w[kh * g.k_w + kw]
+            n_taps += 1
+            if n_taps == ROW_TAPS_MAX:
+                _single_channel_batch(srcs, weights, n_taps, bias_row, o, lo, hi, started,
+                                      batched)
+                started, n_taps = True, 0
+    if n_taps or not started:
+        _single_channel_batch(srcs, weights, n_taps, bias_row, o, lo, hi, started, batched)
+
+
+cdef inline void _single_channel_batch(const floating* const* srcs, const floating* weights,
+                                       Py_ssize_t n_taps, const floating* bias_row,
+                                       floating* o, Py_ssize_t lo, Py_ssize_t hi,
+                                       bint started, bint batched) noexcept nogil:
+    """One batch of taps over o[lo:hi], from the bias or (``started``) from the sums of
+    the batches before. With one batch, the last chunk moves back to end at hi (it
+    recomputes values from the bias); with several it cannot (it would add a batch twice
+    to the values it shares), so the values past the last whole chunk go one by one."""
+    cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
+    cdef Py_ssize_t chunk, ow0, t, j, n_chunks = (hi - lo + ROW_CHUNK - 1) // ROW_CHUNK
+    if batched:
+        n_chunks = (hi - lo) // ROW_CHUNK
+    for chunk in range(n_chunks):
+        ow0 = min(lo + chunk * ROW_CHUNK, hi - ROW_CHUNK)
+        _row_single(<const floating**> srcs, weights, n_taps, ow0,
+                    o + ow0 if started else bias_row, o)
+    if batched:
+        for j in range(lo + n_chunks * ROW_CHUNK, hi):
+            if not started:
+                o[j] = bias_row[0]
+            for t in range(n_taps):
+                o[j] = _madd(weights[t], srcs[t][j], o[j])
+
+
+cdef inline void _dw_steps(Py_ssize_t steps, const floating** srcs,
+                           const floating** weights, Py_ssize_t n_taps, Py_ssize_t j_in,
+                           Py_ssize_t in_step, Py_ssize_t j_out, Py_ssize_t out_step,
+                           const floating* init, floating* out) noexcept nogil:
+    if steps == 8:
+        if floating is float:
+            dw_steps8_f32(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+        else:
+            dw_steps8_f64(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+    else:
+        if floating is float:
+            dw_steps4_f32(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+        else:
+            dw_steps4_f64(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+
+
+cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** taps_w,
+                                        Py_ssize_t n_taps, const floating* periodic_b,
+                                        floating* o_row, Py_ssize_t C, Py_ssize_t stride_w,
+                                        Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """The interior pixels [lo, hi) of a depthwise row in depthwise steps (see the
+    header): vectors of values a whole number of pixels apart share their weights. With
+    C of at least a vector, a step is one pixel, and columns of vectors at phases 0, L,
+    2L ... (the last moved back to end at C) cover each pixel; with fewer channels, a
+    step is the most whole pixels a vector holds. srcs[t] is tap t's input for output
+    pixel 0, taps_w[t] its periodic weights at phase 0. Returns the end of the pixels
+    covered (lo if none): the caller computes the rest. Blocks moved back recompute
+    values with the same bits."""
+    cdef:
+        Py_ssize_t L = LANES_F32 if floating is float else LANES_F64
+        Py_ssize_t pixels = 1 if C >= L else L // C   # per step
+        Py_ssize_t n_steps, n_columns, column, phase, block, m0, t, steps
+        const floating* weights[ROW_TAPS_MAX]
+    if C >= L:
+        n_steps, n_columns = hi - lo, (C + L - 1) // L
+    else:
+        # Step m covers values [m * pixels * C, + L) of the interior: the last must end
+        # inside it.
+        n_steps = ((hi - lo) * C - L) // (pixels * C) + 1 if (hi - lo) * C >= L else 0
+        n_columns = 1
+    steps = 8 if n_steps >= 8 else 4
+    if n_steps < steps:
+        return lo
+    for column in range(n_columns):
+        phase = min(column * L, C - L) if C >= L else 0
+        for t in range(n_taps):
+            weights[t] = taps_w[t] + phase
+        for block in range((n_steps + steps - 1) // steps):
+            m0 = min(block * steps, n_steps - steps)
+            _dw_steps(steps, srcs, weights, n_taps, (lo + m0 * pixels) * stride_w * C + phase,
+                      pixels * stride_w * C, (lo + m0 * pixels) * C + phase, pixels * C,
+                      periodic_b + phase, o_row)
+    if C >= L:
+        return hi
+    return lo + ((n_steps - 1) * pixels * C + L) // C
 
 
 cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
                               const floating* periodic_b, Py_ssize_t period_len,
                               floating* out, Window* g, Py_ssize_t row) noexcept nogil:
-    """out[n, oh, :, :] of a depthwise layer (multiplier 1) with stride_w 1, with the row
-    seen as one flat run of OW * C values: output value j reads input value
-    j + (kw * dil_w - pad_left) * C of each kernel row's input row, times weight
-    w[kh, kw, j % C]. The interior runs in register chunks of ROW_CHUNK values whatever
-    C is (3 for RGB, 32, 144 ...); each chunk's weights are a slice of a periodic copy of
-    the tap's C weights (``periodic_w``: period_len values per tap, starting at channel
-    0), starting at the chunk's phase j0 % C. Border pixels go pixel by pixel."""
+    """out[n, oh, :, :] of a depthwise layer (multiplier 1), with the row seen as one
+    flat run of OW * C values: output value ow * C + c reads input value
+    (ow * stride_w + kw * dil_w - pad_left) * C + c of each kernel row's input row, times
+    weight w[kh, kw, c]. The weights come from a periodic copy of each tap's C weights
+    (``periodic_w``: period_len values per tap, starting at channel 0).
+
+    The interior runs in depthwise steps (_depthwise_steps), or, on rows too short for a
+    block of steps with stride_w 1, in chunks of ROW_CHUNK values through the row kernel,
+    each chunk's weights starting at its phase j0 % C. Border pixels (and short rows with
+    a stride) go pixel by pixel."""
     cdef:
         Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
         Py_ssize_t C = g.out_c, n = row // g.out_h, oh = row % g.out_h
+        # Interior: ow * stride_w - pad_left >= 0 and ... + (k_w - 1) * dil_w < in_w.
         Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
-        Py_ssize_t lo = min(g.pad_left, g.out_w)
-        Py_ssize_t hi = min(last + 1, g.out_w) if last >= 0 else 0
-        Py_ssize_t j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, l, ow
-        floating acc[ROW_CHUNK_MAX]
-        const floating* src
-        const floating* wv
+        Py_ssize_t lo = min((g.pad_left + g.stride_w - 1) // g.stride_w, g.out_w)
+        Py_ssize_t hi = min(last // g.stride_w + 1, g.out_w) if last >= 0 else 0
+        Py_ssize_t j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, ow, n_taps = 0, t
+        Py_ssize_t stepped = lo
+        const floating* srcs[ROW_TAPS_MAX]
+        const floating* taps_w[ROW_TAPS_MAX]
+        const floating* weights[ROW_TAPS_MAX]
+        const floating* init
         floating* o_row = out + row * g.out_w * C
     if hi < lo:
         hi = lo
-    j_lo, j_hi = lo * C, hi * C
-    if j_hi - j_lo < ROW_CHUNK:
+    # The taps whose kernel row lies inside the image: input at output value 0, weights.
+    for kh in range(g.k_h):
+        ih = input_row(g, oh, kh)
+        if inside(ih, g.in_h) and n_taps + g.k_w <= ROW_TAPS_MAX:
+            for kw in range(g.k_w):
+                srcs[n_taps] = x + pixel_offset(g, n, ih, 0) + (kw * g.dil_w - g.pad_left) * C
+                taps_w[n_taps] = periodic_w + (kh * g.k_w + kw) * period_len
+                n_taps += 1
+        elif inside(ih, g.in_h):
+            n_taps = ROW_TAPS_MAX + 1  # too many taps for one call: chunks only
+            break
+    if n_taps <= ROW_TAPS_MAX:
+        stepped = _depthwise_steps(srcs, taps_w, n_taps, periodic_b, o_row, C, g.stride_w,
+                                   lo, hi)
+    j_lo, j_hi = stepped * C, hi * C
+    if stepped == lo and (j_hi - j_lo < ROW_CHUNK or g.stride_w != 1):
         hi = lo  # too short for one chunk: all pixel by pixel
-    else:
+    elif stepped == lo:
         n_chunks = (j_hi - j_lo + ROW_CHUNK - 1) // ROW_CHUNK
         for chunk in range(n_chunks):
             j0 = min(j_lo + chunk * ROW_CHUNK, j_hi - ROW_CHUNK)
             phase = j0 % C
-            for l in range(ROW_CHUNK):
-                acc[l] = periodic_b[phase + l]
+            init, n_taps = periodic_b + phase, 0
             for kh in range(g.k_h):
                 ih = input_row(g, oh, kh)
                 if not inside(ih, g.in_h):
                     continue
                 for kw in range(g.k_w):
-                    src = x + pixel_offset(g, n, ih, 0) + j0 + (kw * g.dil_w - g.pad_left) * C
-                    wv = periodic_w + (kh * g.k_w + kw) * period_len + phase
-                    for l in range(ROW_CHUNK):
-                        acc[l] = _madd(wv[l], src[l], acc[l])
-            for l in range(ROW_CHUNK):
-                o_row[j0 + l] = acc[l]
-    for ow in range(g.out_w):
-        if not lo <= ow < hi:
-            _depthwise_pixel(x, periodic_w, period_len, periodic_b, o_row + ow * C, g, n, oh,
-                             ow, 0, C)
+                    srcs[n_taps] = (x + pixel_offset(g, n, ih, 0) + j0
+                                    + (kw * g.dil_w - g.pad_left) * C)
+                    weights[n_taps] = periodic_w + (kh * g.k_w + kw) * period_len + phase
+                    n_taps += 1
+                    if n_taps == ROW_TAPS_MAX:
+                        _row_depthwise(srcs, weights, n_taps, 0, init, o_row + j0)
+                        init, n_taps = o_row + j0, 0
+            if n_taps or init != o_row + j0:
+                _row_depthwise(srcs, weights, n_taps, 0, init, o_row + j0)
+    else:
+        hi = stepped  # pixels [stepped, hi) are left to the per-pixel loop
+    for ow in range(lo):
+        _depthwise_border_pixel(x, periodic_w, period_len, periodic_b, o_row + ow * C, g, n,
+                                oh, ow)
+    for ow in range(hi, g.out_w):
+        _depthwise_border_pixel(x, periodic_w, period_len, periodic_b, o_row + ow * C, g, n,
+                                oh, ow)
 
 
 cdef void _conv_single_channel_row(const floating* x, const floating* w, floating bias,
@@ -1166,13 +1340,14 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
     cdef:
         Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
         Py_ssize_t n = row // g.out_h, oh = row % g.out_h
-        Py_ssize_t sw = g.stride_w, ow, kh, kw, ih, iw, start, chunk, n_chunks
+        Py_ssize_t sw = g.stride_w, ow, kh, kw, ih, iw, start
         # Interior: ow * sw - pad_left >= 0 and ow * sw - pad_left + (k_w - 1) * dil_w < in_w.
         Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
         Py_ssize_t lo = min((g.pad_left + sw - 1) // sw, g.out_w)
         Py_ssize_t hi = min(last // sw + 1, g.out_w) if last >= 0 else 0
         bint chunked
         floating wv
+        floating bias_row[ROW_CHUNK_MAX]
         const floating* x_row
         const floating* shifted
         floating* o = out + row * g.out_w
@@ -1180,10 +1355,9 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
         hi = lo
     chunked = sw == 1 and hi - lo >= ROW_CHUNK
     if chunked:
-        n_chunks = (hi - lo + ROW_CHUNK - 1) // ROW_CHUNK
-        for chunk in range(n_chunks):
-            _single_channel_chunk(x, w, bias, o, g, n, oh,
-                                  min(lo + chunk * ROW_CHUNK, hi - ROW_CHUNK))
+        for ow in range(ROW_CHUNK):
+            bias_row[ow] = bias
+        _single_channel_chunks(x, w, bias_row, o, g, n, oh, lo, hi)
         for ow in range(lo):
             o[ow] = bias
         for ow in range(hi, g.out_w):

@@ -298,6 +298,86 @@ FC_DEFINE_COLUMN_KERNEL(2_f64, double, f64, 2)
 FC_DEFINE_COLUMN_KERNEL(1_f32, float, f32, 1)
 FC_DEFINE_COLUMN_KERNEL(1_f64, double, f64, 1)
 
+/* Row kernels, for layers with too few channels per pixel to fill register blocks: the
+ * output row seen as one flat run of values, FC_ROW_VECTORS vectors (a chunk) at a time.
+ * Tap t adds srcs[t][j] times its weight to value j of the chunk:
+ *   fc_row_depthwise_<tag>(srcs, weights, n_taps, j, init, out): a weight per value,
+ *       weights[t] + j (a depthwise row: the tap's C weights repeated, from the chunk's
+ *       first channel), for input srcs[t] + j and output out + j, starting from init;
+ *   fc_row_single_<tag>(srcs, weights, n_taps, j, init, out): one weight per tap,
+ *       weights[t] (a one-channel image), for the values from j on: srcs[t] + j is
+ *       the chunk's input and out + j its output, starting from init[0:]. The callers
+ *       build the taps once per row.
+ * Taps are summed in the order given, from the start value, as fc_fma / fc_fmaf round,
+ * so that a value has the same bits as on the per-pixel path. */
+#define FC_ROW_VECTORS 8
+#define FC_ROW_CHUNK_f32 (FC_ROW_VECTORS * FC_LANES_f32)
+#define FC_ROW_CHUNK_f64 (FC_ROW_VECTORS * FC_LANES_f64)
+
+#define FC_ROW_LOOP(T, TAG, START_V, WEIGHT_V)                                             \
+    enum { LANES = FC_LANES_##TAG, V = FC_ROW_VECTORS };                                   \
+    fc_vec_##TAG a[V];                                                                     \
+    FC_UNROLL(16) for (int v = 0; v < V; v++)                                              \
+        a[v] = START_V;                                                                    \
+    for (ptrdiff_t t = 0; t < n_taps; t++) {                                               \
+        const T* src = srcs[t] + j;                                                        \
+        FC_UNROLL(16) for (int v = 0; v < V; v++)                                          \
+            a[v] = fc_vfma_##TAG(WEIGHT_V, fc_load_##TAG(src + v * LANES), a[v]);          \
+    }                                                                                      \
+    FC_UNROLL(16) for (int v = 0; v < V; v++)                                              \
+        fc_store_##TAG(out + j + v * LANES, a[v]);
+
+#define FC_DEFINE_ROW_KERNELS(T, TAG)                                                      \
+static inline void fc_row_depthwise_##TAG(const T* const* srcs, const T* const* weights,   \
+                                          ptrdiff_t n_taps, ptrdiff_t j, const T* init,    \
+                                          T* out)                                          \
+{                                                                                          \
+    FC_ROW_LOOP(T, TAG, fc_load_##TAG(init + v * LANES),                                   \
+                fc_load_##TAG(weights[t] + j + v * LANES))                                 \
+}                                                                                          \
+static inline void fc_row_single_##TAG(const T* const* srcs, const T* weights,             \
+                                       ptrdiff_t n_taps, ptrdiff_t j, const T* init,       \
+                                       T* out)                                             \
+{                                                                                          \
+    FC_ROW_LOOP(T, TAG, fc_load_##TAG(init + v * LANES), fc_splat_##TAG(weights[t]))       \
+}
+FC_DEFINE_ROW_KERNELS(float, f32)
+FC_DEFINE_ROW_KERNELS(double, f64)
+
+/* Depthwise steps, for depthwise rows (multiplier 1, any C): M vectors of output values
+ * that share their weights. In the flat view of a row (value j = pixel * C + channel),
+ * value j's weight is w[tap][j % C], so vectors a whole number of pixels apart need the
+ * same weight vector: each tap loads it once and multiplies it into every step (one
+ * load per multiply-add, not two). Output step m is out_step values on, and reads its
+ * input in_step values on (stride_w times as many pixels).
+ * fc_dw_steps<M>_<tag>(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out):
+ *     out[j_out + m*out_step :][:L] = init[:L]
+ *                             + sum_t weights[t][:L] * srcs[t][j_in + m*in_step :][:L]
+ * for m < M, summed in tap order as fc_fma / fc_fmaf round (the bits of the per-pixel
+ * loop). Rows with fewer pixels than 8 steps take the 4-step kernel. */
+#define FC_DEFINE_DW_STEPS_KERNEL(M, T, TAG)                                               \
+static inline void fc_dw_steps##M##_##TAG(const T* const* srcs, const T* const* weights,   \
+                                          ptrdiff_t n_taps, ptrdiff_t j_in,                \
+                                          ptrdiff_t in_step, ptrdiff_t j_out,              \
+                                          ptrdiff_t out_step, const T* init, T* out)       \
+{                                                                                          \
+    fc_vec_##TAG a[M];                                                                     \
+    FC_UNROLL(16) for (int m = 0; m < M; m++)                                              \
+        a[m] = fc_load_##TAG(init);                                                        \
+    for (ptrdiff_t t = 0; t < n_taps; t++) {                                               \
+        const T* src = srcs[t] + j_in;                                                     \
+        fc_vec_##TAG wv = fc_load_##TAG(weights[t]);                                       \
+        FC_UNROLL(16) for (int m = 0; m < M; m++)                                          \
+            a[m] = fc_vfma_##TAG(wv, fc_load_##TAG(src + m * in_step), a[m]);              \
+    }                                                                                      \
+    FC_UNROLL(16) for (int m = 0; m < M; m++)                                              \
+        fc_store_##TAG(out + j_out + m * out_step, a[m]);                                  \
+}
+FC_DEFINE_DW_STEPS_KERNEL(8, float, f32)
+FC_DEFINE_DW_STEPS_KERNEL(8, double, f64)
+FC_DEFINE_DW_STEPS_KERNEL(4, float, f32)
+FC_DEFINE_DW_STEPS_KERNEL(4, double, f64)
+
 /* Grouped blocks, for grouped layers with G = C_in/groups = C_out/groups in {2, 4, 8, 16}
  * (ResNeXt's 32x4d): one block of COUT_BLOCK channels spans COUT_BLOCK / G groups, whose
  * input channels are the same COUT_BLOCK channels of the input pixel. Lane c needs input
