@@ -112,6 +112,20 @@ cdef inline void _taps_into(floating* dest, const floating** sources, Py_ssize_t
         fc_taps_f64(dest, sources, offset, weights, n_taps, n, start)
 
 
+cdef inline void _fill_padding_column(floating* buf, const floating* real,
+                                      const Py_ssize_t* cols, Py_ssize_t p, Py_ssize_t C,
+                                      floating column_constant) noexcept nogil:
+    """Padding column p of the filtered row: a copy of the filtered real column it maps
+    to, or the constant through kernel_y."""
+    cdef Py_ssize_t c
+    if cols[p] < 0:
+        for c in range(C):
+            buf[p * C + c] = column_constant
+    else:
+        for c in range(C):
+            buf[p * C + c] = real[cols[p] * C + c]
+
+
 cdef void _output_row(const floating* x, floating* out, Py_ssize_t row,
                       const floating* ky, Py_ssize_t k_h, const floating* kx, Py_ssize_t k_w,
                       const Py_ssize_t* rows, const Py_ssize_t* cols, floating cval,
@@ -141,15 +155,10 @@ cdef void _output_row(const floating* x, floating* out, Py_ssize_t row,
     _taps_into(real, row_ptrs, 0, row_weights, n_real, W * C, constant)
     # Padding columns of the filtered row: copies of filtered real columns (the maps
     # commute with the vertical pass) or the constant through kernel_y.
-    for p in range(used_w):
-        if p >= left and p < left + W:
-            continue
-        if cols[p] < 0:
-            for c in range(C):
-                buf[p * C + c] = column_constant
-        else:
-            for c in range(C):
-                buf[p * C + c] = real[cols[p] * C + c]
+    for p in range(left):
+        _fill_padding_column(buf, real, cols, p, C, column_constant)
+    for p in range(left + W, used_w):
+        _fill_padding_column(buf, real, cols, p, C, column_constant)
     # Horizontal pass: tap t reads the buffer shifted by t * dil_w pixels.
     for t in range(k_w):
         col_ptrs[t] = buf + t * dil_w * C
