@@ -486,6 +486,7 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
         const floating* init
         floating* dst
         bint direct_store, flushed = False, interior = tap_offsets != NULL, any_inside
+        bint one_row
     _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
     # The kernels read the block's start (the bias, or the partial sum in o) and write it
     # whole; a panel's block, whose zero-padded channels are not stored, goes through acc.
@@ -499,16 +500,36 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                 for j in range(cout_block):
                     acc[p][j] = o[p * g.out_c + j] if j < n_store else 0
             init, init_stride = dst, dst_stride
-    # The block's pixels (n, oh, ow), stepping from the first one's without dividing.
-    pix_n[0], pix_oh[0], pix_ow[0] = n0, oh0, ow0
-    for p in range(1, pix_block):
-        pix_n[p], pix_oh[p], pix_ow[p] = pix_n[p - 1], pix_oh[p - 1], pix_ow[p - 1]
-        _step_pixels(g, 1, &pix_n[p], &pix_oh[p], &pix_ow[p])
-    for p in range(pix_block):
-        if not (input_row(g, pix_oh[p], 0) >= 0 and input_row(g, pix_oh[p], g.k_h - 1) < g.in_h
-                and input_col(g, pix_ow[p], 0) >= 0
-                and input_col(g, pix_ow[p], g.k_w - 1) < g.in_w):
-            interior = False
+    # The block's pixels (n, oh, ow): along one row, or stepping from the first one's
+    # without dividing when the block spans rows.
+    one_row = ow0 + pix_block <= g.out_w
+    if one_row:
+        interior = (interior and input_row(g, oh0, 0) >= 0
+                    and input_row(g, oh0, g.k_h - 1) < g.in_h and input_col(g, ow0, 0) >= 0
+                    and input_col(g, ow0 + pix_block - 1, g.k_w - 1) < g.in_w)
+        if interior:
+            # Short reductions (RGB: 27 taps) spend as long here as in the kernel.
+            x_pixels[0] = x + (pixel_offset(g, n0, input_row(g, oh0, 0),
+                                            input_col(g, ow0, 0)) + grp * cin_g)
+            for p in range(1, pix_block):
+                x_pixels[p] = x_pixels[p - 1] + g.stride_w * g.in_c
+            _vector_taps(shape, x_pixels, tap_offsets + t_lo, t_hi - t_lo,
+                         w + t_lo * w_stride, w_stride, init, init_stride, dst, dst_stride)
+            _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
+            return
+        for p in range(pix_block):
+            pix_n[p], pix_oh[p], pix_ow[p] = n0, oh0, ow0 + p
+    else:
+        pix_n[0], pix_oh[0], pix_ow[0] = n0, oh0, ow0
+        for p in range(1, pix_block):
+            pix_n[p], pix_oh[p], pix_ow[p] = pix_n[p - 1], pix_oh[p - 1], pix_ow[p - 1]
+            _step_pixels(g, 1, &pix_n[p], &pix_oh[p], &pix_ow[p])
+        for p in range(pix_block):
+            if not (input_row(g, pix_oh[p], 0) >= 0
+                    and input_row(g, pix_oh[p], g.k_h - 1) < g.in_h
+                    and input_col(g, pix_ow[p], 0) >= 0
+                    and input_col(g, pix_ow[p], g.k_w - 1) < g.in_w):
+                interior = False
     if interior:
         # Window corners; a pixel right of its neighbour in the same row is stride_w on.
         x_pixels[0] = x + (pixel_offset(g, pix_n[0], input_row(g, pix_oh[0], 0),
@@ -552,10 +573,19 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
         if n_runs or not flushed:
             _gather_taps(shape, run_pixels, run_w, run_channels, n_runs, w_stride, init,
                          init_stride, dst, dst_stride)
+    _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
+
+
+cdef inline void _store_panel_block(floating* o, const floating* acc, Py_ssize_t out_c,
+                                    Py_ssize_t pix_block, Py_ssize_t n_store,
+                                    bint direct_store) noexcept nogil:
+    """A panel's block, computed in acc (rows COUT_BLOCK_MAX apart), to its n_store valid
+    channels of o; nothing when the kernel stored to o directly."""
+    cdef Py_ssize_t p, j
     if not direct_store:
         for p in range(pix_block):
             for j in range(n_store):
-                o[p * g.out_c + j] = acc[p][j]
+                o[p * out_c + j] = acc[p * COUT_BLOCK_MAX + j]
 
 
 cdef inline void _depthwise_block(const floating* x, const floating* w, const floating* b,
