@@ -1051,7 +1051,8 @@ cdef void _conv_columns_row(const floating* x, const floating* column_w,
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t n_taps = g.k_h * g.k_w * cin_g
         Py_ssize_t row_len = _column_row_len(g, PIXELS)
-        Py_ssize_t kh, kh_lo, kh_hi, ih, ci, phase, m, iw, co0, chunk, ow0, p, c, t_begin
+        Py_ssize_t kh, kh_lo, kh_hi, ih, ci, phase, m, m_lo, m_hi, co0, chunk, ow0, p, c
+        Py_ssize_t t_begin
         Py_ssize_t sw = g.stride_w
         const floating* src
         const floating* chunk_w
@@ -1065,9 +1066,16 @@ cdef void _conv_columns_row(const floating* x, const floating* column_w,
         for ci in range(cin_g):
             for phase in range(sw):
                 dst = rows + ((kh * cin_g + ci) * sw + phase) * row_len
-                for m in range(row_len):
-                    iw = m * sw + phase - g.pad_left
-                    dst[m] = src[iw * g.in_c + ci] if 0 <= iw < g.in_w else 0
+                # Entries m whose column m * sw + phase - pad_left lies in the image; the
+                # rest are zeros. (A bounds test per entry cost more than the taps.)
+                m_lo = min(max(0, (g.pad_left - phase + sw - 1) // sw), row_len)
+                m_hi = max(m_lo, min(row_len, (g.in_w + g.pad_left - phase + sw - 1) // sw))
+                for m in range(m_lo):
+                    dst[m] = 0
+                for m in range(m_lo, m_hi):
+                    dst[m] = src[(m * sw + phase - g.pad_left) * g.in_c + ci]
+                for m in range(m_hi, row_len):
+                    dst[m] = 0
     t_begin = kh_lo * g.k_w * cin_g
     chunk_w = column_w + grp * cout_g * (n_taps + 1)
     co0 = 0
