@@ -1110,16 +1110,16 @@ cdef extern from "fastconv_microkernel.h" nogil:
     void row_single_f64 "fc_row_single_f64"(const double** srcs, const double* weights,
         Py_ssize_t n_taps, Py_ssize_t j, const double* init, double* out)
     void dw_steps8_f32 "fc_dw_steps8_f32"(const float** srcs, const float** weights,
-        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t n_taps, Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
         Py_ssize_t out_step, const float* init, float* out)
     void dw_steps8_f64 "fc_dw_steps8_f64"(const double** srcs, const double** weights,
-        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t n_taps, Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
         Py_ssize_t out_step, const double* init, double* out)
     void dw_steps4_f32 "fc_dw_steps4_f32"(const float** srcs, const float** weights,
-        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t n_taps, Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
         Py_ssize_t out_step, const float* init, float* out)
     void dw_steps4_f64 "fc_dw_steps4_f64"(const double** srcs, const double** weights,
-        Py_ssize_t n_taps, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+        Py_ssize_t n_taps, Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
         Py_ssize_t out_step, const double* init, double* out)
 
 cdef enum:
@@ -1234,19 +1234,24 @@ cdef inline void _single_channel_batch(const floating* const* srcs, const floati
 
 
 cdef inline void _dw_steps(Py_ssize_t steps, const floating** srcs,
-                           const floating** weights, Py_ssize_t n_taps, Py_ssize_t j_in,
-                           Py_ssize_t in_step, Py_ssize_t j_out, Py_ssize_t out_step,
-                           const floating* init, floating* out) noexcept nogil:
+                           const floating** weights, Py_ssize_t n_taps, Py_ssize_t phase,
+                           Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
+                           Py_ssize_t out_step, const floating* init,
+                           floating* out) noexcept nogil:
     if steps == 8:
         if floating is float:
-            dw_steps8_f32(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+            dw_steps8_f32(srcs, weights, n_taps, phase, j_in, in_step, j_out, out_step, init,
+                          out)
         else:
-            dw_steps8_f64(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+            dw_steps8_f64(srcs, weights, n_taps, phase, j_in, in_step, j_out, out_step, init,
+                          out)
     else:
         if floating is float:
-            dw_steps4_f32(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+            dw_steps4_f32(srcs, weights, n_taps, phase, j_in, in_step, j_out, out_step, init,
+                          out)
         else:
-            dw_steps4_f64(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out)
+            dw_steps4_f64(srcs, weights, n_taps, phase, j_in, in_step, j_out, out_step, init,
+                          out)
 
 
 cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** taps_w,
@@ -1264,8 +1269,7 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
     cdef:
         Py_ssize_t L = LANES_F32 if floating is float else LANES_F64
         Py_ssize_t pixels = 1 if C >= L else L // C   # per step
-        Py_ssize_t n_steps, n_columns, column, phase, block, m0, t, steps
-        const floating* weights[ROW_TAPS_MAX]
+        Py_ssize_t n_steps, n_columns, column, phase, block, m0, steps
     if C >= L:
         n_steps, n_columns = hi - lo, (C + L - 1) // L
     else:
@@ -1276,15 +1280,14 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
     steps = 8 if n_steps >= 8 else 4
     if n_steps < steps:
         return lo
-    for column in range(n_columns):
-        phase = min(column * L, C - L) if C >= L else 0
-        for t in range(n_taps):
-            weights[t] = taps_w[t] + phase
-        for block in range((n_steps + steps - 1) // steps):
-            m0 = min(block * steps, n_steps - steps)
-            _dw_steps(steps, srcs, weights, n_taps, (lo + m0 * pixels) * stride_w * C + phase,
-                      pixels * stride_w * C, (lo + m0 * pixels) * C + phase, pixels * C,
-                      periodic_b + phase, o_row)
+    # Columns innermost: a block's columns read the same input lines.
+    for block in range((n_steps + steps - 1) // steps):
+        m0 = min(block * steps, n_steps - steps)
+        for column in range(n_columns):
+            phase = min(column * L, C - L) if C >= L else 0
+            _dw_steps(steps, srcs, taps_w, n_taps, phase,
+                      (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
+                      (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase, o_row)
     if C >= L:
         return hi
     return lo + ((n_steps - 1) * pixels * C + L) // C

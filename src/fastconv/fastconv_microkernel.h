@@ -367,14 +367,15 @@ FC_DEFINE_ROW_KERNELS(double, f64)
  * same weight vector: each tap loads it once and multiplies it into every step (one
  * load per multiply-add, not two). Output step m is out_step values on, and reads its
  * input in_step values on (stride_w times as many pixels).
- * fc_dw_steps<M>_<tag>(srcs, weights, n_taps, j_in, in_step, j_out, out_step, init, out):
+ * fc_dw_steps<M>_<tag>(srcs, weights, n_taps, phase, j_in, in_step, j_out, out_step, init,
+ *                      out):
  *     out[j_out + m*out_step :][:L] = init[:L]
- *                             + sum_t weights[t][:L] * srcs[t][j_in + m*in_step :][:L]
+ *                   + sum_t weights[t][phase:][:L] * srcs[t][j_in + m*in_step :][:L]
  * for m < M, summed in tap order as fc_fma / fc_fmaf round (the bits of the per-pixel
  * loop). Rows with fewer pixels than 8 steps take the 4-step kernel. */
 #define FC_DEFINE_DW_STEPS_KERNEL(M, T, TAG)                                               \
 static inline void fc_dw_steps##M##_##TAG(const T* const* srcs, const T* const* weights,   \
-                                          ptrdiff_t n_taps, ptrdiff_t j_in,                \
+                                          ptrdiff_t n_taps, ptrdiff_t phase, ptrdiff_t j_in, \
                                           ptrdiff_t in_step, ptrdiff_t j_out,              \
                                           ptrdiff_t out_step, const T* init, T* out)       \
 {                                                                                          \
@@ -383,9 +384,12 @@ static inline void fc_dw_steps##M##_##TAG(const T* const* srcs, const T* const* 
         a[m] = fc_load_##TAG(init);                                                        \
     for (ptrdiff_t t = 0; t < n_taps; t++) {                                               \
         const T* src = srcs[t] + j_in;                                                     \
-        fc_vec_##TAG wv = fc_load_##TAG(weights[t]);                                       \
-        FC_UNROLL(16) for (int m = 0; m < M; m++)                                          \
-            a[m] = fc_vfma_##TAG(wv, fc_load_##TAG(src + m * in_step), a[m]);              \
+        fc_vec_##TAG wv = fc_load_##TAG(weights[t] + phase);                               \
+        FC_UNROLL(16) for (int m = 0; m < M; m++) {                                        \
+            /* Walk the steps: M offsets m * in_step did not fit in registers. */         \
+            a[m] = fc_vfma_##TAG(wv, fc_load_##TAG(src), a[m]);                            \
+            src += in_step;                                                                \
+        }                                                                                  \
     }                                                                                      \
     FC_UNROLL(16) for (int m = 0; m < M; m++)                                              \
         fc_store_##TAG(out + j_out + m * out_step, a[m]);                                  \
