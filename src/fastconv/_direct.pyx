@@ -1122,6 +1122,17 @@ cdef extern from "fastconv_microkernel.h" nogil:
         Py_ssize_t n_taps, Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
         Py_ssize_t out_step, const double* init, double* out)
 
+    enum:
+        DW_PAIR_STEPS "FC_DW_PAIR_STEPS"
+    void dw_pair_f32 "fc_dw_pair_f32"(const float** srcs, const float** weights,
+        Py_ssize_t k_h, Py_ssize_t k_w, Py_ssize_t phase, Py_ssize_t j_in,
+        Py_ssize_t in_step, Py_ssize_t j_out, Py_ssize_t out_step, const float* init,
+        float* out_a, float* out_b)
+    void dw_pair_f64 "fc_dw_pair_f64"(const double** srcs, const double** weights,
+        Py_ssize_t k_h, Py_ssize_t k_w, Py_ssize_t phase, Py_ssize_t j_in,
+        Py_ssize_t in_step, Py_ssize_t j_out, Py_ssize_t out_step, const double* init,
+        double* out_a, double* out_b)
+
 cdef enum:
     ROW_TAPS_MAX = 64    # taps per row-kernel call; longer kernels continue from the output
     ROW_CHUNK_MAX = 128  # the largest ROW_CHUNK of any build
@@ -1256,7 +1267,7 @@ cdef inline void _dw_steps(Py_ssize_t steps, const floating** srcs,
 
 cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** taps_w,
                                         Py_ssize_t n_taps, const floating* periodic_b,
-                                        floating* o_row, Py_ssize_t C, Py_ssize_t stride_w,
+                                        floating* o_row, floating* o_row_b, Window* g,
                                         Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """The interior pixels [lo, hi) of a depthwise row in depthwise steps (see the
     header): vectors of values a whole number of pixels apart share their weights. With
@@ -1265,9 +1276,13 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
     step is the most whole pixels a vector holds. srcs[t] is tap t's input for output
     pixel 0, taps_w[t] its periodic weights at phase 0. Returns the end of the pixels
     covered (lo if none): the caller computes the rest. Blocks moved back recompute
-    values with the same bits."""
+    values with the same bits.
+
+    With ``o_row_b``, the next output row too, as depthwise pairs: srcs then lists the
+    k_w taps of k_h + 1 input rows, taps_w the k_h * k_w taps' weights."""
     cdef:
         Py_ssize_t L = LANES_F32 if floating is float else LANES_F64
+        Py_ssize_t C = g.out_c, stride_w = g.stride_w
         Py_ssize_t pixels = 1 if C >= L else L // C   # per step
         Py_ssize_t n_steps, n_columns, column, phase, block, m0, steps
     if C >= L:
@@ -1277,7 +1292,7 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
         # inside it.
         n_steps = ((hi - lo) * C - L) // (pixels * C) + 1 if (hi - lo) * C >= L else 0
         n_columns = 1
-    steps = 8 if n_steps >= 8 else 4
+    steps = DW_PAIR_STEPS if o_row_b != NULL else (8 if n_steps >= 8 else 4)
     if n_steps < steps:
         return lo
     # Columns innermost: a block's columns read the same input lines.
@@ -1285,9 +1300,21 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
         m0 = min(block * steps, n_steps - steps)
         for column in range(n_columns):
             phase = min(column * L, C - L) if C >= L else 0
-            _dw_steps(steps, srcs, taps_w, n_taps, phase,
-                      (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
-                      (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase, o_row)
+            if o_row_b == NULL:
+                _dw_steps(steps, srcs, taps_w, n_taps, phase,
+                          (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
+                          (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase,
+                          o_row)
+            elif floating is float:
+                dw_pair_f32(srcs, taps_w, g.k_h, g.k_w, phase,
+                            (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
+                            (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase,
+                            o_row, o_row_b)
+            else:
+                dw_pair_f64(srcs, taps_w, g.k_h, g.k_w, phase,
+                            (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
+                            (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase,
+                            o_row, o_row_b)
     if C >= L:
         return hi
     return lo + ((n_steps - 1) * pixels * C + L) // C
@@ -1307,21 +1334,13 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
     each chunk's weights starting at its phase j0 % C. Border pixels (and short rows with
     a stride) go pixel by pixel."""
     cdef:
-        Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
         Py_ssize_t C = g.out_c, n = row // g.out_h, oh = row % g.out_h
-        # Interior: ow * stride_w - pad_left >= 0 and ... + (k_w - 1) * dil_w < in_w.
-        Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
-        Py_ssize_t lo = min((g.pad_left + g.stride_w - 1) // g.stride_w, g.out_w)
-        Py_ssize_t hi = min(last // g.stride_w + 1, g.out_w) if last >= 0 else 0
-        Py_ssize_t j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, ow, n_taps = 0, t
-        Py_ssize_t stepped = lo
+        Py_ssize_t lo, hi, kh, kw, ih, n_taps = 0, stepped
         const floating* srcs[ROW_TAPS_MAX]
         const floating* taps_w[ROW_TAPS_MAX]
-        const floating* weights[ROW_TAPS_MAX]
-        const floating* init
         floating* o_row = out + row * g.out_w * C
-    if hi < lo:
-        hi = lo
+    _flat_interior(g, &lo, &hi)
+    stepped = lo
     # The taps whose kernel row lies inside the image: input at output value 0, weights.
     for kh in range(g.k_h):
         ih = input_row(g, oh, kh)
@@ -1334,8 +1353,35 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
             n_taps = ROW_TAPS_MAX + 1  # too many taps for one call: chunks only
             break
     if n_taps <= ROW_TAPS_MAX:
-        stepped = _depthwise_steps(srcs, taps_w, n_taps, periodic_b, o_row, C, g.stride_w,
-                                   lo, hi)
+        stepped = _depthwise_steps(srcs, taps_w, n_taps, periodic_b, o_row, NULL, g, lo, hi)
+    _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo, hi,
+                        stepped)
+
+
+cdef inline void _flat_interior(Window* g, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """The output columns [lo, hi) of a depthwise row whose windows lie inside the image
+    horizontally: ow * stride_w - pad_left >= 0 and ... + (k_w - 1) * dil_w < in_w."""
+    cdef Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
+    lo[0] = min((g.pad_left + g.stride_w - 1) // g.stride_w, g.out_w)
+    hi[0] = min(last // g.stride_w + 1, g.out_w) if last >= 0 else 0
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef void _depthwise_row_rest(const floating* x, const floating* periodic_w,
+                              const floating* periodic_b, Py_ssize_t period_len,
+                              floating* o_row, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                              Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t stepped) noexcept nogil:
+    """What the depthwise steps left of row (n, oh): the interior [lo, hi) in row-kernel
+    chunks when no steps ran (stride_w 1), the pixels [stepped, hi) after the steps, and
+    the border pixels."""
+    cdef:
+        Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
+        Py_ssize_t C = g.out_c, j_lo, j_hi, n_chunks, chunk, j0, phase, kh, kw, ih, ow
+        Py_ssize_t n_taps
+        const floating* srcs[ROW_TAPS_MAX]
+        const floating* weights[ROW_TAPS_MAX]
+        const floating* init
     j_lo, j_hi = stepped * C, hi * C
     if stepped == lo and (j_hi - j_lo < ROW_CHUNK or g.stride_w != 1):
         hi = lo  # too short for one chunk: all pixel by pixel
@@ -1367,6 +1413,49 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
     for ow in range(hi, g.out_w):
         _depthwise_border_pixel(x, periodic_w, period_len, periodic_b, o_row + ow * C, g, n,
                                 oh, ow)
+
+
+cdef inline bint _pairs_rows(Window* g) noexcept nogil:
+    """Whether flat depthwise rows run two at a time (depthwise pairs): consecutive
+    output rows then share all but one input row."""
+    return g.stride_h == 1 and g.dil_h == 1 and (g.k_h + 1) * g.k_w <= ROW_TAPS_MAX
+
+
+cdef void _depthwise_flat_pair(const floating* x, const floating* periodic_w,
+                               const floating* periodic_b, Py_ssize_t period_len,
+                               floating* out, Window* g, Py_ssize_t item) noexcept nogil:
+    """Output rows 2i and 2i + 1 of image n (item = n * ceil(out_h / 2) + i) of a flat
+    depthwise layer with stride_h and dil_h 1: as a depthwise pair where both rows'
+    windows lie inside the image vertically, else row by row (_depthwise_flat_row)."""
+    cdef:
+        Py_ssize_t half = (g.out_h + 1) // 2, C = g.out_c
+        Py_ssize_t n = item // half, oh = 2 * (item % half), row = n * g.out_h + oh
+        Py_ssize_t first_ih = input_row(g, oh, 0), lo, hi, stepped, r, kw, t
+        const floating* srcs[ROW_TAPS_MAX]
+        const floating* taps_w[ROW_TAPS_MAX]
+        floating* o_row = out + row * g.out_w * C
+    if oh + 1 >= g.out_h or first_ih < 0 or first_ih + g.k_h >= g.in_h:
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row)
+        if oh + 1 < g.out_h:
+            _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row + 1)
+        return
+    _flat_interior(g, &lo, &hi)
+    for r in range(g.k_h + 1):
+        for kw in range(g.k_w):
+            srcs[r * g.k_w + kw] = (x + pixel_offset(g, n, first_ih + r, 0)
+                                    + (kw * g.dil_w - g.pad_left) * C)
+    for t in range(g.k_h * g.k_w):
+        taps_w[t] = periodic_w + t * period_len
+    stepped = _depthwise_steps(srcs, taps_w, 0, periodic_b, o_row, o_row + g.out_w * C, g,
+                               lo, hi)
+    if stepped == lo:
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row)
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row + 1)
+        return
+    _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo, hi,
+                        stepped)
+    _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row + g.out_w * C, g, n,
+                        oh + 1, lo, hi, stepped)
 
 
 cdef void _conv_single_channel_row(const floating* x, const floating* w, floating bias,
@@ -1592,7 +1681,10 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     # blocks; (group, row) pairs for column blocks; rows for the other kernels.
     cdef bint depthwise = cin_g == 1 and cout_g == 1
     cdef bint banded = not (single_channel or depthwise or use_columns)
-    cdef Py_ssize_t rows = n_bands if banded else g.batch * g.out_h, item
+    cdef bint pairs = flat_depthwise and _pairs_rows(&g)
+    cdef Py_ssize_t rows = (n_bands if banded else g.batch * ((g.out_h + 1) // 2) if pairs
+                            else g.batch * g.out_h)
+    cdef Py_ssize_t item
     cdef Py_ssize_t n_parts = 1
     if grouped:
         n_parts = g.out_c // COUT_BLOCK
@@ -1611,6 +1703,10 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                     _conv_columns_row(&x[0, 0, 0, 0], column_w, column_taps,
                                       column_rows + threadid() * column_rows_len,
                                       &out[0, 0, 0, 0], &g, row, item // rows)
+                elif pairs:
+                    _depthwise_flat_pair(&x[0, 0, 0, 0], periodic,
+                                         periodic + g.k_h * g.k_w * period_len, period_len,
+                                         &out[0, 0, 0, 0], &g, row)
                 elif flat_depthwise:
                     _depthwise_flat_row(&x[0, 0, 0, 0], periodic,
                                         periodic + g.k_h * g.k_w * period_len, period_len,

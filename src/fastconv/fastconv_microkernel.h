@@ -399,6 +399,63 @@ FC_DEFINE_DW_STEPS_KERNEL(8, double, f64)
 FC_DEFINE_DW_STEPS_KERNEL(4, float, f32)
 FC_DEFINE_DW_STEPS_KERNEL(4, double, f64)
 
+/* Depthwise pairs: the steps of two consecutive output rows (stride_h and dil_h 1) at
+ * once. The rows share k_h of their k_h + 1 input rows: each input vector is loaded
+ * once and multiplied into both rows' accumulators, with weight w[kh] for the upper row
+ * and w[kh - 1] for the lower one, which halves the input reads from L2.
+ * fc_dw_pair<M>_<tag>(srcs, weights, k_h, k_w, phase, j_in, in_step, j_out, out_step,
+ *                     init, out_a, out_b): srcs[r * k_w + kw] is input row r's tap kw
+ * (r <= k_h) for output pixel 0, weights[kh * k_w + kw] the tap's periodic weights; each
+ * row's taps are summed in the order of fc_dw_steps (kh, then kw), so the bits match. */
+#if defined(__AVX512F__)
+#define FC_DW_PAIR_STEPS 8
+#else
+#define FC_DW_PAIR_STEPS 4   /* 2 x 4 accumulators in 16 registers */
+#endif
+#define FC_DEFINE_DW_PAIR_KERNEL(M, T, TAG)                                                \
+static inline void fc_dw_pair_##TAG(const T* const* srcs, const T* const* weights,         \
+                                    ptrdiff_t k_h, ptrdiff_t k_w, ptrdiff_t phase,         \
+                                    ptrdiff_t j_in, ptrdiff_t in_step, ptrdiff_t j_out,    \
+                                    ptrdiff_t out_step, const T* init, T* out_a, T* out_b) \
+{                                                                                          \
+    fc_vec_##TAG a[M], b[M];                                                               \
+    FC_UNROLL(16) for (int m = 0; m < M; m++)                                              \
+        a[m] = b[m] = fc_load_##TAG(init);                                                 \
+    for (ptrdiff_t r = 0; r <= k_h; r++) {                                                 \
+        for (ptrdiff_t k = 0; k < k_w; k++) {                                              \
+            const T* src = srcs[r * k_w + k] + j_in;                                       \
+            if (r == 0) {                                                                  \
+                fc_vec_##TAG wa = fc_load_##TAG(weights[k] + phase);                       \
+                FC_UNROLL(16) for (int m = 0; m < M; m++) {                                \
+                    a[m] = fc_vfma_##TAG(wa, fc_load_##TAG(src), a[m]);                    \
+                    src += in_step;                                                        \
+                }                                                                          \
+            } else if (r == k_h) {                                                         \
+                fc_vec_##TAG wb = fc_load_##TAG(weights[(r - 1) * k_w + k] + phase);       \
+                FC_UNROLL(16) for (int m = 0; m < M; m++) {                                \
+                    b[m] = fc_vfma_##TAG(wb, fc_load_##TAG(src), b[m]);                    \
+                    src += in_step;                                                        \
+                }                                                                          \
+            } else {                                                                       \
+                fc_vec_##TAG wa = fc_load_##TAG(weights[r * k_w + k] + phase);             \
+                fc_vec_##TAG wb = fc_load_##TAG(weights[(r - 1) * k_w + k] + phase);       \
+                FC_UNROLL(16) for (int m = 0; m < M; m++) {                                \
+                    fc_vec_##TAG v = fc_load_##TAG(src);                                   \
+                    a[m] = fc_vfma_##TAG(wa, v, a[m]);                                     \
+                    b[m] = fc_vfma_##TAG(wb, v, b[m]);                                     \
+                    src += in_step;                                                        \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    FC_UNROLL(16) for (int m = 0; m < M; m++) {                                            \
+        fc_store_##TAG(out_a + j_out + m * out_step, a[m]);                                \
+        fc_store_##TAG(out_b + j_out + m * out_step, b[m]);                                \
+    }                                                                                      \
+}
+FC_DEFINE_DW_PAIR_KERNEL(FC_DW_PAIR_STEPS, float, f32)
+FC_DEFINE_DW_PAIR_KERNEL(FC_DW_PAIR_STEPS, double, f64)
+
 /* Grouped blocks, for grouped layers with G = C_in/groups = C_out/groups in {2, 4, 8, 16}
  * (ResNeXt's 32x4d): one block of COUT_BLOCK channels spans COUT_BLOCK / G groups, whose
  * input channels are the same COUT_BLOCK channels of the input pixel. Lane c needs input
