@@ -1265,6 +1265,18 @@ cdef inline void _dw_steps(Py_ssize_t steps, const floating** srcs,
                           out)
 
 
+cdef inline void _dw_pair(const floating** srcs, const floating** weights, Window* g,
+                          Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step,
+                          Py_ssize_t j_out, Py_ssize_t out_step, const floating* init,
+                          floating* out_a, floating* out_b) noexcept nogil:
+    if floating is float:
+        dw_pair_f32(srcs, weights, g.k_h, g.k_w, phase, j_in, in_step, j_out, out_step, init,
+                    out_a, out_b)
+    else:
+        dw_pair_f64(srcs, weights, g.k_h, g.k_w, phase, j_in, in_step, j_out, out_step, init,
+                    out_a, out_b)
+
+
 cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** taps_w,
                                         Py_ssize_t n_taps, const floating* periodic_b,
                                         floating* o_row, floating* o_row_b, Window* g,
@@ -1284,7 +1296,7 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
         Py_ssize_t L = LANES_F32 if floating is float else LANES_F64
         Py_ssize_t C = g.out_c, stride_w = g.stride_w
         Py_ssize_t pixels = 1 if C >= L else L // C   # per step
-        Py_ssize_t n_steps, n_columns, column, phase, block, m0, steps
+        Py_ssize_t n_steps, n_columns, column, phase, block, m0, steps, j_in, j_out
     if C >= L:
         n_steps, n_columns = hi - lo, (C + L - 1) // L
     else:
@@ -1300,21 +1312,14 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
         m0 = min(block * steps, n_steps - steps)
         for column in range(n_columns):
             phase = min(column * L, C - L) if C >= L else 0
+            j_in = (lo + m0 * pixels) * stride_w * C + phase
+            j_out = (lo + m0 * pixels) * C + phase
             if o_row_b == NULL:
-                _dw_steps(steps, srcs, taps_w, n_taps, phase,
-                          (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
-                          (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase,
-                          o_row)
-            elif floating is float:
-                dw_pair_f32(srcs, taps_w, g.k_h, g.k_w, phase,
-                            (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
-                            (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase,
-                            o_row, o_row_b)
+                _dw_steps(steps, srcs, taps_w, n_taps, phase, j_in, pixels * stride_w * C,
+                          j_out, pixels * C, periodic_b + phase, o_row)
             else:
-                dw_pair_f64(srcs, taps_w, g.k_h, g.k_w, phase,
-                            (lo + m0 * pixels) * stride_w * C + phase, pixels * stride_w * C,
-                            (lo + m0 * pixels) * C + phase, pixels * C, periodic_b + phase,
-                            o_row, o_row_b)
+                _dw_pair(srcs, taps_w, g, phase, j_in, pixels * stride_w * C, j_out,
+                         pixels * C, periodic_b + phase, o_row, o_row_b)
     if C >= L:
         return hi
     return lo + ((n_steps - 1) * pixels * C + L) // C
@@ -1657,8 +1662,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                     memcpy(panel + t * COUT_BLOCK,
                            &w[0, 0, 0, 0] + t * g.out_c + grp * cout_g + co_block * COUT_BLOCK,
                            COUT_BLOCK * sizeof(floating))
-    # Depthwise layers whose channels do not fill whole register blocks run as flat rows
-    # (see _depthwise_flat_row), with each tap's weights repeated with period C.
+    # Depthwise layers (stride_w 1) whose channels do not fill whole register blocks run
+    # as flat rows (_depthwise_flat_row), two at a time where they can (depthwise pairs,
+    # _depthwise_flat_pair), with each tap's weights repeated with period C.
     cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
     cdef bint flat_depthwise = (not single_channel and cin_g == 1 and cout_g == 1
                                 and g.stride_w == 1 and g.out_c % COUT_BLOCK != 0)
@@ -1678,7 +1684,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         for i in range(period_len):
             periodic[g.k_h * g.k_w * period_len + i] = bias[i % g.out_c]
     # Work items: (part, band) pairs, part-major (see _conv_band), for the register
-    # blocks; (group, row) pairs for column blocks; rows for the other kernels.
+    # blocks; (group, row) pairs for column blocks; pairs of rows for depthwise pairs;
+    # rows for the other kernels.
     cdef bint depthwise = cin_g == 1 and cout_g == 1
     cdef bint banded = not (single_channel or depthwise or use_columns)
     cdef bint pairs = flat_depthwise and _pairs_rows(&g)
