@@ -16,7 +16,7 @@ from fastconv.conv import _conv2d, _sep_conv2d
 from fastconv.pool import _pool2d
 
 from _hypothesis_profiles import budget
-from conftest import assert_close, randn
+from conftest import RTOL, assert_close, randn
 
 PAD_MODES = ("constant", "reflect", "symmetric", "edge", "wrap")
 METHODS = ("direct", "im2col", "auto")
@@ -175,7 +175,8 @@ def test_bad_border_arguments_are_named(bad, error, match):
 
 
 def test_border_pieces_are_split_for_large_strips(monkeypatch, rng):
-    """Many images and tall left/right strips go through several bounded pieces."""
+    """Many images and tall left/right strips go through several bounded pieces, and
+    pieces of one shape are run together only up to the same bound."""
     monkeypatch.setattr(fastconv._plan, "BORDER_PIECE_BYTES", 600)
     x, w = randn(rng, (5, 30, 20, 2)), randn(rng, (5, 3, 2, 2))
     expected = reference.conv2d(x, w, padding="same", pad_mode="symmetric", stride=(2, 1))
@@ -208,7 +209,13 @@ def test_sep_conv2d_matches_the_outer_product_kernel(n, h, w, c, k_h, k_w, strid
     kwargs = dict(stride=stride, dilation=dilation, padding=padding, pad_mode=mode, cval=0.5)
     expected = reference.sep_conv2d(x, ky, kx, **kwargs)
     got = _sep_conv2d(x.astype(dtype), ky.astype(dtype), kx.astype(dtype), simd=simd, **kwargs)
-    assert_close(got, expected, dtype, n_terms=k_h * k_w)
+    assert got.dtype == dtype and got.shape == expected.shape
+    # The terms may cancel (a one-pixel image reflects every tap onto one value), so
+    # rounding is judged against the sum of the terms' magnitudes, not the result's.
+    magnitude = reference.sep_conv2d(np.abs(x), np.abs(ky), np.abs(kx), **kwargs)
+    bound = RTOL[np.dtype(dtype)] * np.sqrt(k_h * k_w) * magnitude
+    error = np.abs(got - expected)
+    assert (error <= bound).all(), np.max(error / bound)
 
 
 @pytest.mark.parametrize("simd", SEPARABLE_BUILDS)
