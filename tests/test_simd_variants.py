@@ -105,6 +105,17 @@ CONV_CASES = [
     ((1, 9, 9, 24), (3, 3, 1, 24), dict(groups=24, stride=(1, 2))),
     ((2, 17, 70, 40), (3, 3, 1, 40), dict(groups=40, stride=(2, 3), dilation=2,
                                           padding="same")),
+    # Channel mixes (1x1, C_in = C_out <= 8, each pixel to itself): the flat run's
+    # vector steps and its ends value by value, every phase count (C = 3, 5, 6, 7 do not
+    # divide the lanes), groups, images shorter than one step, "same" padding (none).
+    ((1, 20, 30, 3), (1, 1, 3, 3), dict()),
+    ((2, 9, 31, 5), (1, 1, 5, 5), dict(padding="same")),
+    ((1, 7, 45, 6), (1, 1, 2, 6), dict(groups=3)),
+    ((1, 11, 23, 7), (1, 1, 7, 7), dict()),
+    ((3, 5, 17, 8), (1, 1, 4, 8), dict(groups=2)),
+    ((1, 33, 10, 2), (1, 1, 2, 2), dict()),
+    ((1, 1, 1, 4), (1, 1, 4, 4), dict()),
+    ((2, 2, 3, 3), (1, 1, 3, 3), dict()),
 ]
 
 
@@ -194,6 +205,8 @@ def test_pool_builds_match_reference(pool_build, op, pool_size, stride, padding,
     ((1, 3, 300, 3), (3, 3, 1, 3), 3),       # depthwise as flat rows
     ((1, 3, 37, 40), (3, 3, 1, 40), 40),     # depthwise blocks
     ((1, 3, 300, 1), (3, 3, 1, 1), 1),       # one channel, register chunks
+    ((1, 3, 300, 3), (1, 1, 3, 3), 1),       # a channel mix: vector steps, then its ends
+    ((1, 5, 100, 6), (1, 1, 3, 6), 2),       # a grouped channel mix
 ])
 def test_every_path_rounds_an_output_pixel_the_same_way(direct_build, xs, ws, groups, dtype,
                                                         rng):
@@ -210,3 +223,23 @@ def test_every_path_rounds_an_output_pixel_the_same_way(direct_build, xs, ws, gr
             part = _conv2d(x[:, :, j:j + width + k_w - 1], w, b, groups=groups,
                            method="direct", simd=direct_build)
             np.testing.assert_array_equal(part, whole[:, :, j:j + width], strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, groups", [(3, 1), (4, 2), (7, 1)])
+def test_channel_mix_keeps_non_finite_values_in_their_pixel(direct_build, channels, groups,
+                                                            dtype, rng):
+    """The channel mix reads each output vector's neighbours in the flat run, masked off;
+    a NaN or Inf there must not leak into the next pixel or the next group."""
+    x = randn(rng, (1, 6, 50, channels))
+    x[0, 2, 9, 0] = np.nan
+    x[0, 3, 20, channels - 1] = np.inf
+    x[0, 5, 49, 1] = -np.inf
+    w, b = randn(rng, (1, 1, channels // groups, channels)), randn(rng, channels)
+    expected = reference.conv2d(x, w, b, groups=groups)
+    got = _conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), groups=groups,
+                  method="direct", simd=direct_build)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    finite = np.isfinite(expected)
+    assert_close(np.where(finite, got, 0), np.where(finite, expected, 0), dtype,
+                 n_terms=channels)
