@@ -184,6 +184,7 @@ cdef enum:
     MAX_RUNS = 32               # a border block's tap runs per gather call (_add_taps_block)
     L1_WEIGHT_BYTES = 24 << 10  # a slice of a block's weights that stays in L1 (_band_of_blocks)
     BAND_PIXELS = 64            # the shortest band of output pixels (_band_geometry)
+    BAND_MAJOR_WEIGHT_BYTES = 256 << 10  # weights that leave bands part-major (conv2d_direct)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
     PANEL_PIX_BLOCK = 16
@@ -1797,17 +1798,26 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         n_parts = g.groups
     elif banded:
         n_parts = g.groups * _parts_per_group(&g, COUT_BLOCK, band_min)
+    # Band-major when all the weights stay in L2: a band's parts run together, so its
+    # input is read once from memory and its output pixels are written whole.
+    cdef bint band_major = (banded and n_taps * g.out_c * <Py_ssize_t> sizeof(floating)
+                            <= BAND_MAJOR_WEIGHT_BYTES)
+    cdef Py_ssize_t part
     try:
         with nogil:
             for item in prange(rows * n_parts, num_threads=n_threads, schedule="guided"):
                 row = item % rows
+                part = item // rows
+                if band_major:
+                    row = item // n_parts
+                    part = item % n_parts
                 if grouped:
                     _grouped_band(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
-                                  &out[0, 0, 0, 0], &g, row, n_bands, item // rows)
+                                  &out[0, 0, 0, 0], &g, row, n_bands, part)
                 elif use_columns:
                     _conv_columns_row(&x[0, 0, 0, 0], column_w, column_taps,
                                       column_rows + threadid() * column_rows_len,
-                                      &out[0, 0, 0, 0], &g, row, item // rows)
+                                      &out[0, 0, 0, 0], &g, row, part)
                 elif pairs:
                     _depthwise_flat_pair(&x[0, 0, 0, 0], periodic,
                                          periodic + g.k_h * g.k_w * period_len, period_len,
@@ -1825,7 +1835,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 else:
                     _conv_band(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros, tap_offsets,
                                panels, wide_panels, &out[0, 0, 0, 0], &g, row, n_bands,
-                               band_min, item // rows)
+                               band_min, part)
     finally:
         free(zeros)
         free(tap_offsets)
