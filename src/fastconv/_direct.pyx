@@ -184,6 +184,11 @@ cdef enum:
     MAX_RUNS = 32               # a border block's tap runs per gather call (_add_taps_block)
     L1_WEIGHT_BYTES = 24 << 10  # a slice of a block's weights that stays in L1 (_band_of_blocks)
     BAND_PIXELS = 64            # the shortest band of output pixels (_band_geometry)
+    # A border block's padded window (_padded_window): channels per group below which it
+    # replaces the gather runs, and the largest window (values) and tap count it takes.
+    WINDOW_MAX_CHANNELS = 16
+    WINDOW_MAX_VALUES = 2048
+    WINDOW_MAX_TAPS = 512
     BAND_MAJOR_WEIGHT_BYTES = 256 << 10  # weights that leave bands part-major (conv2d_direct)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
@@ -445,6 +450,37 @@ cdef inline void _rows_inside(Window* g, Py_ssize_t first_ih, Py_ssize_t* kh_lo,
         kh_hi[0] = kh_lo[0]
 
 
+cdef inline void _padded_window(const floating* x, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                Py_ssize_t ow0, Py_ssize_t grp, Py_ssize_t span_w,
+                                floating* window) noexcept nogil:
+    """The input that output pixels (n, oh, ow0 ...) of group grp read, padding included,
+    as k_h rows of span_w pixels of C_in/groups channels: zero where the row or column
+    lies outside the image. A border block of an RGB layer built a pointer per pixel and
+    kernel tap (27 runs of 3 taps) and ran at half the interior's speed."""
+    cdef Py_ssize_t cin_g = g.in_c // g.groups, kh, ih, j, c
+    cdef Py_ssize_t iw0 = input_col(g, ow0, 0)
+    # The columns [j_lo, j_hi) of the span that lie in the image.
+    cdef Py_ssize_t j_lo = min(span_w, max(0, -iw0)), j_hi = max(j_lo, min(span_w, g.in_w - iw0))
+    cdef floating* dst
+    cdef const floating* src
+    for kh in range(g.k_h):
+        ih = input_row(g, oh, kh)
+        dst = window + kh * span_w * cin_g
+        if not inside(ih, g.in_h):
+            memset(dst, 0, span_w * cin_g * sizeof(floating))
+            continue
+        memset(dst, 0, j_lo * cin_g * sizeof(floating))
+        src = x + pixel_offset(g, n, ih, iw0 + j_lo) + grp * cin_g
+        if g.groups == 1:
+            memcpy(dst + j_lo * cin_g, src, (j_hi - j_lo) * cin_g * sizeof(floating))
+        else:
+            for j in range(j_lo, j_hi):
+                for c in range(cin_g):
+                    dst[j * cin_g + c] = src[c]
+                src += g.in_c
+        memset(dst + j_hi * cin_g, 0, (span_w - j_hi) * cin_g * sizeof(floating))
+
+
 cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_t w_stride,
                                  const floating* b, const floating* zeros,
                                  const Py_ssize_t* tap_offsets, floating* o, Window* g,
@@ -464,6 +500,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
     micro-kernel, reading tap t at tap_offsets[t] from each pixel's window corner, so that
     the accumulators stay in registers for the whole reduction.
 
+    A block along one row with few channels per group (RGB) copies its windows into a
+    zero-padded ``window`` (see _padded_window) and runs the tap micro-kernel on it.
     Other blocks list each kernel tap (kh, kw) as a run of C_in/groups taps with its own
     pixel pointers, for the gather micro-kernel: pixels whose tap falls in the padding
     read from ``zeros`` (at least C_in/groups long), and runs wholly in the padding are
@@ -488,6 +526,9 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
         floating* dst
         bint direct_store, flushed = False, interior = tap_offsets != NULL, any_inside
         bint one_row
+        Py_ssize_t span_w
+        floating window[WINDOW_MAX_VALUES]
+        Py_ssize_t window_taps[WINDOW_MAX_TAPS]
     _block_dims(shape, COUT_BLOCK, &pix_block, &cout_block)
     # The kernels read the block's start (the bias, or the partial sum in o) and write it
     # whole; a panel's block, whose zero-padded channels are not stored, goes through acc.
@@ -516,6 +557,23 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
                 x_pixels[p] = x_pixels[p - 1] + g.stride_w * g.in_c
             _vector_taps(shape, x_pixels, tap_offsets + t_lo, t_hi - t_lo,
                          w + t_lo * w_stride, w_stride, init, init_stride, dst, dst_stride)
+            _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
+            return
+        span_w = (pix_block - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1
+        if (cin_g < WINDOW_MAX_CHANNELS and t_hi - t_lo <= WINDOW_MAX_TAPS
+                and g.k_h * span_w * cin_g <= WINDOW_MAX_VALUES):
+            _padded_window(x, g, n0, oh0, ow0, grp, span_w, window)
+            t = 0
+            for kh in range(g.k_h):
+                for kw in range(g.k_w):
+                    for j in range(cin_g):
+                        if t_lo <= t < t_hi:
+                            window_taps[t - t_lo] = (kh * span_w + kw * g.dil_w) * cin_g + j
+                        t += 1
+            for p in range(pix_block):
+                x_pixels[p] = window + p * g.stride_w * cin_g
+            _vector_taps(shape, x_pixels, window_taps, t_hi - t_lo, w + t_lo * w_stride,
+                         w_stride, init, init_stride, dst, dst_stride)
             _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
             return
         for p in range(pix_block):
