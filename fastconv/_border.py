@@ -12,6 +12,8 @@ import numpy as np
 
 # Beyond this many runs of consecutive indices, one np.take beats a slice copy per run.
 _MAX_RUNS = 32
+# Beyond this many columns, a piece laid across is gathered whole and then transposed.
+_MAX_ACROSS_COLUMNS = 32
 
 
 def padded_block(x4: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: Any) -> np.ndarray:
@@ -36,6 +38,28 @@ def padded_block(x4: np.ndarray, rows: np.ndarray, cols: np.ndarray, fill: Any) 
         block[:, outside_rows] = fill
     if outside_cols.any():
         block[:, :, outside_cols] = fill
+    return block
+
+
+def padded_block_across(x4: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                        fill: Any) -> np.ndarray:
+    """``padded_block(x4, rows, cols, fill)`` with its rows and columns swapped, shape
+    (N, len(cols), len(rows), C), C-contiguous: a tall, narrow piece laid along its long
+    side, gathered column by column (a transposing copy of the whole block moved a few
+    values per step and cost as much as the gather)."""
+    if cols.size > _MAX_ACROSS_COLUMNS:
+        return np.ascontiguousarray(padded_block(x4, rows, cols, fill).transpose(0, 2, 1, 3))
+    src_rows = np.maximum(rows, 0)
+    row_runs = _runs(src_rows)
+    block = np.empty((x4.shape[0], cols.size, rows.size, x4.shape[3]), dtype=x4.dtype)
+    for j, col in enumerate(cols.tolist()):
+        if col < 0:
+            block[:, j] = fill
+        else:
+            block[:, j] = _gather(x4[:, :, col], src_rows, row_runs, 1)
+    outside_rows = rows < 0
+    if outside_rows.any():
+        block[:, :, outside_rows] = fill
     return block
 
 

@@ -193,15 +193,14 @@ def _border_strips(x4: np.ndarray, w: np.ndarray, bias_vec: np.ndarray, target4:
     pending: dict[tuple[Any, ...], list[tuple[np.ndarray, tuple[slice, ...]]]] = {}
 
     def run(across: bool, group: list[tuple[np.ndarray, tuple[slice, ...]]]) -> None:
-        pieces = np.concatenate([piece for piece, _ in group])
+        pieces = np.ascontiguousarray(np.concatenate([piece for piece, _ in group]))
         if across:
-            results = _conv2d(pieces, w_across, bias_vec, stride=window.stride[::-1],
-                              dilation=window.dilation[::-1], groups=groups, method=method,
-                              workers=workers, simd=simd).transpose(0, 2, 1, 3)
+            results = _valid_pieces(pieces, w_across, bias_vec, window.stride[::-1],
+                                    window.dilation[::-1], groups, method, workers,
+                                    simd).transpose(0, 2, 1, 3)
         else:
-            results = _conv2d(pieces, w, bias_vec, stride=window.stride,
-                              dilation=window.dilation, groups=groups, method=method,
-                              workers=workers, simd=simd)
+            results = _valid_pieces(pieces, w, bias_vec, window.stride, window.dilation,
+                                    groups, method, workers, simd)
         start = 0
         for piece, where in group:
             target4[where] = results[start:start + piece.shape[0]]
@@ -221,10 +220,9 @@ def _border_strips(x4: np.ndarray, w: np.ndarray, bias_vec: np.ndarray, target4:
         row_bytes = cols.size * x4.shape[3] * x4.itemsize
         for n0, n1, a, b in border_tiles(x4.shape[0], r0, r1, s_h, eff_h, row_bytes):
             rows = index(h, top, *positions_read(a, b, s_h, eff_h))
-            piece = _border.padded_block(x4[n0:n1], rows, cols, fill)
             across = b - a > c1 - c0
-            if across:
-                piece = piece.transpose(0, 2, 1, 3)
+            piece = (_border.padded_block_across if across else _border.padded_block)(
+                x4[n0:n1], rows, cols, fill)
             key = (across, piece.shape[1:])
             if key in pending and (sum(p.nbytes for p, _ in pending[key]) + piece.nbytes
                                    > _plan.BORDER_PIECE_BYTES):
@@ -232,6 +230,20 @@ def _border_strips(x4: np.ndarray, w: np.ndarray, bias_vec: np.ndarray, target4:
             pending.setdefault(key, []).append((piece, np.s_[n0:n1, a:b, c0:c1]))
     for (across, _), group in pending.items():
         run(across, group)
+
+
+def _valid_pieces(pieces: np.ndarray, w: np.ndarray, bias_vec: np.ndarray,
+                  stride: tuple[int, int], dilation: tuple[int, int], groups: int,
+                  method: str, workers: Optional[int], simd: Optional[str]) -> np.ndarray:
+    """The valid convolution of padded pieces (C-contiguous, in the result's dtype, cut
+    from an input whose call was checked): _conv2d's kernel call without its checks,
+    which cost as much as the kernel on pieces this small."""
+    window = conv_window(pieces.shape[1:3], w.shape[:2], stride, dilation, "valid")
+    result = np.empty((pieces.shape[0], *window.out_hw, w.shape[3]), dtype=pieces.dtype)
+    plan = conv2d_plan(pieces.shape, w.shape, window.out_hw, pieces.dtype, groups, method,
+                       workers, simd)
+    _run_kernel(plan, pieces, w, bias_vec, result, window, (0, 0), groups)
+    return result
 
 
 def sep_conv2d(x: ArrayLike, kernel_y: ArrayLike, kernel_x: ArrayLike, *,
