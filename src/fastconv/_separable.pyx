@@ -74,6 +74,61 @@ cdef extern from *:
     }
     FC_TAPS(fc_taps_f32, float, fc_vf)
     FC_TAPS(fc_taps_f64, double, fc_vd)
+    /* Two vertical sums at once, for output rows r and r + 1 (stride and dilation 1):
+     * src holds the ntaps + 1 rows they read, row r taps 0 .. ntaps - 1 with weights
+     * w[0 ..], row r + 1 taps 1 .. ntaps with the same weights. Each input vector is
+     * loaded once for both rows: the single-row loop re-read ntaps rows from L2 per
+     * row and was bound by it. Each row sums its taps in order from its start, as
+     * FC_TAPS does, so either path gives the same bits. */
+    #  if defined(__AVX512F__)
+    #    define FC_PAIR_VECTORS 8
+    #  else
+    #    define FC_PAIR_VECTORS 4   /* 2 x 4 accumulators in 16 registers */
+    #  endif
+    #  define FC_TAPS_PAIR(NAME, T, V)                                                   \
+    static inline void NAME(T *dest0, T *dest1, const T **src, const T *w,               \
+                            ptrdiff_t ntaps, ptrdiff_t n, T start0, T start1) {          \
+        enum { M = FC_PAIR_VECTORS };                                                    \
+        const ptrdiff_t L = FC_VBYTES / sizeof(T), CH = M * L;                           \
+        ptrdiff_t j0 = 0, j, t;                                                          \
+        if (n >= CH) {                                                                   \
+            for (;;) {                                                                   \
+                V a[M], b[M], xv;                                                        \
+                for (int m = 0; m < M; m++) {                                            \
+                    a[m] = (V){0} + start0;                                              \
+                    b[m] = (V){0} + start1;                                              \
+                }                                                                        \
+                for (int m = 0; m < M; m++)                                              \
+                    a[m] += w[0] * *(const V *)(src[0] + j0 + m * L);                    \
+                for (t = 1; t < ntaps; t++) {                                            \
+                    const T *p = src[t] + j0;                                            \
+                    const T w0 = w[t], w1 = w[t - 1];                                    \
+                    for (int m = 0; m < M; m++) {                                        \
+                        xv = *(const V *)(p + m * L);                                    \
+                        a[m] += w0 * xv;                                                 \
+                        b[m] += w1 * xv;                                                 \
+                    }                                                                    \
+                }                                                                        \
+                for (int m = 0; m < M; m++)                                              \
+                    b[m] += w[ntaps - 1] * *(const V *)(src[ntaps] + j0 + m * L);        \
+                for (int m = 0; m < M; m++) {                                            \
+                    *(V *)(dest0 + j0 + m * L) = a[m];                                   \
+                    *(V *)(dest1 + j0 + m * L) = b[m];                                   \
+                }                                                                        \
+                if (j0 == n - CH) break;                                                 \
+                j0 = j0 + CH < n - CH ? j0 + CH : n - CH;                                \
+            }                                                                            \
+            return;                                                                      \
+        }                                                                                \
+        for (j = 0; j < n; j++) { dest0[j] = start0; dest1[j] = start1; }                \
+        for (t = 0; t < ntaps; t++)                                                      \
+            for (j = 0; j < n; j++) {                                                    \
+                dest0[j] += w[t] * src[t][j];                                            \
+                dest1[j] += w[t] * src[t + 1][j];                                        \
+            }                                                                            \
+    }
+    FC_TAPS_PAIR(fc_taps_pair_f32, float, fc_vf)
+    FC_TAPS_PAIR(fc_taps_pair_f64, double, fc_vd)
     #else
     #  define FC_TAPS(NAME, T)                                                           \
     static void NAME(T *dest, const T **src, ptrdiff_t off, const T *w,                  \
@@ -85,6 +140,19 @@ cdef extern from *:
     }
     FC_TAPS(fc_taps_f32, float)
     FC_TAPS(fc_taps_f64, double)
+    #  define FC_TAPS_PAIR(NAME, T)                                                      \
+    static void NAME(T *dest0, T *dest1, const T **src, const T *w, ptrdiff_t ntaps,     \
+                     ptrdiff_t n, T start0, T start1) {                                  \
+        ptrdiff_t j, t;                                                                  \
+        for (j = 0; j < n; j++) { dest0[j] = start0; dest1[j] = start1; }                \
+        for (t = 0; t < ntaps; t++)                                                      \
+            for (j = 0; j < n; j++) {                                                    \
+                dest0[j] += w[t] * src[t][j];                                            \
+                dest1[j] += w[t] * src[t + 1][j];                                        \
+            }                                                                            \
+    }
+    FC_TAPS_PAIR(fc_taps_pair_f32, float)
+    FC_TAPS_PAIR(fc_taps_pair_f64, double)
     #endif
     """
     void fc_taps_f32(float* dest, const float** src, Py_ssize_t offset, const float* weights,
@@ -92,6 +160,12 @@ cdef extern from *:
     void fc_taps_f64(double* dest, const double** src, Py_ssize_t offset,
                      const double* weights, Py_ssize_t n_taps, Py_ssize_t n,
                      double start) noexcept nogil
+    void fc_taps_pair_f32(float* dest0, float* dest1, const float** src,
+                          const float* weights, Py_ssize_t n_taps, Py_ssize_t n, float start0,
+                          float start1) noexcept nogil
+    void fc_taps_pair_f64(double* dest0, double* dest1, const double** src,
+                          const double* weights, Py_ssize_t n_taps, Py_ssize_t n,
+                          double start0, double start1) noexcept nogil
 
 
 cdef enum:
@@ -136,7 +210,7 @@ cdef void _output_row(const floating* x, floating* out, Py_ssize_t row,
                       floating* row_weights) noexcept nogil:
     cdef:
         Py_ssize_t n = row // out_h, oh = row % out_h
-        Py_ssize_t t, src_row, p, c, ow, n_real = 0
+        Py_ssize_t t, src_row, n_real = 0
         floating constant = 0, column_constant = 0
         floating* o = out + row * out_w * C
         floating* real = buf + left * C    # the buffer's columns that are real columns
@@ -153,6 +227,18 @@ cdef void _output_row(const floating* x, floating* out, Py_ssize_t row,
             n_real += 1
         column_constant += ky[t] * cval
     _taps_into(real, row_ptrs, 0, row_weights, n_real, W * C, constant)
+    _horizontal_pass(buf, o, kx, k_w, cols, column_constant, W, C, out_w, stride_w, dil_w,
+                     left, used_w, col_ptrs)
+
+
+cdef void _horizontal_pass(floating* buf, floating* o, const floating* kx, Py_ssize_t k_w,
+                           const Py_ssize_t* cols, floating column_constant, Py_ssize_t W,
+                           Py_ssize_t C, Py_ssize_t out_w, Py_ssize_t stride_w,
+                           Py_ssize_t dil_w, Py_ssize_t left, Py_ssize_t used_w,
+                           const floating** col_ptrs) noexcept nogil:
+    """Output row o from a row buffer whose real columns hold the vertical pass."""
+    cdef Py_ssize_t p, t, ow
+    cdef floating* real = buf + left * C
     # Padding columns of the filtered row: copies of filtered real columns (the maps
     # commute with the vertical pass) or the constant through kernel_y.
     for p in range(left):
@@ -169,6 +255,42 @@ cdef void _output_row(const floating* x, floating* out, Py_ssize_t row,
             _taps_into(o + ow * C, col_ptrs, ow * stride_w * C, kx, k_w, C, 0)
 
 
+cdef void _output_row_pair(const floating* x, floating* out, Py_ssize_t row,
+                           const floating* ky, Py_ssize_t k_h, const floating* kx,
+                           Py_ssize_t k_w, const Py_ssize_t* rows, const Py_ssize_t* cols,
+                           floating cval, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+                           Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t stride_w,
+                           Py_ssize_t dil_w, Py_ssize_t left, Py_ssize_t used_w,
+                           floating* buf, floating* buf_next, const floating** row_ptrs,
+                           const floating** col_ptrs, floating* row_weights) noexcept nogil:
+    """Output rows ``row`` and ``row + 1`` of one image (stride_h = dil_h = 1): their
+    vertical passes together when all k_h + 1 rows they read are real (see
+    FC_TAPS_PAIR), else one after the other."""
+    cdef Py_ssize_t oh = row % out_h, t
+    cdef floating column_constant = 0
+    cdef const floating* image = x + (row // out_h) * H * W * C
+    for t in range(k_h + 1):
+        if rows[oh + t] < 0:
+            _output_row(x, out, row, ky, k_h, kx, k_w, rows, cols, cval, H, W, C, out_h,
+                        out_w, 1, stride_w, 1, dil_w, left, used_w, buf, row_ptrs,
+                        col_ptrs, row_weights)
+            _output_row(x, out, row + 1, ky, k_h, kx, k_w, rows, cols, cval, H, W, C,
+                        out_h, out_w, 1, stride_w, 1, dil_w, left, used_w, buf, row_ptrs,
+                        col_ptrs, row_weights)
+            return
+        row_ptrs[t] = image + rows[oh + t] * W * C
+    for t in range(k_h):
+        column_constant += ky[t] * cval
+    if floating is float:
+        fc_taps_pair_f32(buf + left * C, buf_next + left * C, row_ptrs, ky, k_h, W * C, 0, 0)
+    else:
+        fc_taps_pair_f64(buf + left * C, buf_next + left * C, row_ptrs, ky, k_h, W * C, 0, 0)
+    _horizontal_pass(buf, out + row * out_w * C, kx, k_w, cols, column_constant, W, C,
+                     out_w, stride_w, dil_w, left, used_w, col_ptrs)
+    _horizontal_pass(buf_next, out + (row + 1) * out_w * C, kx, k_w, cols, column_constant,
+                     W, C, out_w, stride_w, dil_w, left, used_w, col_ptrs)
+
+
 def sep_conv2d(const floating[:, :, :, ::1] x, const floating[::1] kernel_y,
                const floating[::1] kernel_x, const Py_ssize_t[::1] rows,
                const Py_ssize_t[::1] cols, floating cval, floating[:, :, :, ::1] out,
@@ -181,6 +303,8 @@ def sep_conv2d(const floating[:, :, :, ::1] x, const floating[::1] kernel_y,
         Py_ssize_t out_h = out.shape[1], out_w = out.shape[2]
         Py_ssize_t k_h = kernel_y.shape[0], k_w = kernel_x.shape[0]
         Py_ssize_t stride_h, stride_w, dil_h, dil_w, used_w, buf_len, row, i, tid
+        Py_ssize_t item, half, oh
+        bint pairs
         floating[:, ::1] bufs
         Py_ssize_t[:, ::1] tap_ptrs      # const floating* per tap (rows, then columns)
         floating[:, ::1] row_weights
@@ -206,18 +330,32 @@ def sep_conv2d(const floating[:, :, :, ::1] x, const floating[::1] kernel_y,
     buf_len = (used_w if used_w > left + W else left + W) * C
     # Each thread's scratch is padded by a cache line (PAD values), so that no two
     # threads write one line: the tap pointers are rewritten for every output row.
-    bufs = np.empty((n_threads, buf_len + PAD),
+    # Two row buffers per thread: output rows run in pairs (see _output_row_pair).
+    bufs = np.empty((n_threads, 2 * (buf_len + PAD)),
                     dtype=np.float32 if floating is float else np.float64)
-    tap_ptrs = np.empty((n_threads, k_h + k_w + PAD), dtype=np.intp)
+    tap_ptrs = np.empty((n_threads, k_h + 1 + k_w + PAD), dtype=np.intp)
     row_weights = np.empty((n_threads, k_h + PAD),
                            dtype=np.float32 if floating is float else np.float64)
     # Dynamic, in runs of a few rows: on a shared machine a thread that loses its core
     # leaves its rows to the other instead of holding up the call.
+    pairs = stride_h == 1 and dil_h == 1
+    half = (out_h + 1) // 2 if pairs else out_h
     with nogil:
-        for row in prange(N * out_h, num_threads=n_threads, schedule="dynamic", chunksize=4):
+        for item in prange(N * half, num_threads=n_threads, schedule="dynamic", chunksize=2):
             tid = threadid()
-            _output_row(&x[0, 0, 0, 0], &out[0, 0, 0, 0], row, &kernel_y[0], k_h,
-                        &kernel_x[0], k_w, &rows[0], &cols[0], cval, H, W, C, out_h,
-                        out_w, stride_h, stride_w, dil_h, dil_w, left, used_w, &bufs[tid, 0],
-                        <const floating**>&tap_ptrs[tid, 0],
-                        <const floating**>&tap_ptrs[tid, k_h], &row_weights[tid, 0])
+            oh = 2 * (item % half) if pairs else item % half
+            row = item // half * out_h + oh
+            if pairs and oh + 1 < out_h:
+                _output_row_pair(&x[0, 0, 0, 0], &out[0, 0, 0, 0], row, &kernel_y[0], k_h,
+                                 &kernel_x[0], k_w, &rows[0], &cols[0], cval, H, W, C,
+                                 out_h, out_w, stride_w, dil_w, left, used_w, &bufs[tid, 0],
+                                 &bufs[tid, buf_len + PAD],
+                                 <const floating**>&tap_ptrs[tid, 0],
+                                 <const floating**>&tap_ptrs[tid, k_h + 1],
+                                 &row_weights[tid, 0])
+            else:
+                _output_row(&x[0, 0, 0, 0], &out[0, 0, 0, 0], row, &kernel_y[0], k_h,
+                            &kernel_x[0], k_w, &rows[0], &cols[0], cval, H, W, C, out_h,
+                            out_w, stride_h, stride_w, dil_h, dil_w, left, used_w,
+                            &bufs[tid, 0], <const floating**>&tap_ptrs[tid, 0],
+                            <const floating**>&tap_ptrs[tid, k_h + 1], &row_weights[tid, 0])
