@@ -79,18 +79,19 @@ cdef extern from *:
      * w[0 ..], row r + 1 taps 1 .. ntaps with the same weights. Each input vector is
      * loaded once for both rows: the single-row loop re-read ntaps rows from L2 per
      * row and was bound by it. Each row sums its taps in order from its start, as
-     * FC_TAPS does, so either path gives the same bits. */
+     * FC_TAPS does, so either path gives the same bits; rows shorter than a chunk go
+     * through FC_TAPS one after the other. */
     #  if defined(__AVX512F__)
     #    define FC_PAIR_VECTORS 8
     #  else
     #    define FC_PAIR_VECTORS 4   /* 2 x 4 accumulators in 16 registers */
     #  endif
-    #  define FC_TAPS_PAIR(NAME, T, V)                                                   \
+    #  define FC_TAPS_PAIR(NAME, T, V, SINGLE)                                           \
     static inline void NAME(T *dest0, T *dest1, const T **src, const T *w,               \
                             ptrdiff_t ntaps, ptrdiff_t n, T start0, T start1) {          \
         enum { M = FC_PAIR_VECTORS };                                                    \
         const ptrdiff_t L = FC_VBYTES / sizeof(T), CH = M * L;                           \
-        ptrdiff_t j0 = 0, j, t;                                                          \
+        ptrdiff_t j0 = 0, t;                                                             \
         if (n >= CH) {                                                                   \
             for (;;) {                                                                   \
                 V a[M], b[M], xv;                                                        \
@@ -120,15 +121,11 @@ cdef extern from *:
             }                                                                            \
             return;                                                                      \
         }                                                                                \
-        for (j = 0; j < n; j++) { dest0[j] = start0; dest1[j] = start1; }                \
-        for (t = 0; t < ntaps; t++)                                                      \
-            for (j = 0; j < n; j++) {                                                    \
-                dest0[j] += w[t] * src[t][j];                                            \
-                dest1[j] += w[t] * src[t + 1][j];                                        \
-            }                                                                            \
+        SINGLE(dest0, src, 0, w, ntaps, n, start0);                                      \
+        SINGLE(dest1, src + 1, 0, w, ntaps, n, start1);                                  \
     }
-    FC_TAPS_PAIR(fc_taps_pair_f32, float, fc_vf)
-    FC_TAPS_PAIR(fc_taps_pair_f64, double, fc_vd)
+    FC_TAPS_PAIR(fc_taps_pair_f32, float, fc_vf, fc_taps_f32)
+    FC_TAPS_PAIR(fc_taps_pair_f64, double, fc_vd, fc_taps_f64)
     #else
     #  define FC_TAPS(NAME, T)                                                           \
     static void NAME(T *dest, const T **src, ptrdiff_t off, const T *w,                  \
@@ -140,19 +137,15 @@ cdef extern from *:
     }
     FC_TAPS(fc_taps_f32, float)
     FC_TAPS(fc_taps_f64, double)
-    #  define FC_TAPS_PAIR(NAME, T)                                                      \
+    /* Without vector types a pair is the two rows one after the other. */
+    #  define FC_TAPS_PAIR(NAME, T, SINGLE)                                              \
     static void NAME(T *dest0, T *dest1, const T **src, const T *w, ptrdiff_t ntaps,     \
                      ptrdiff_t n, T start0, T start1) {                                  \
-        ptrdiff_t j, t;                                                                  \
-        for (j = 0; j < n; j++) { dest0[j] = start0; dest1[j] = start1; }                \
-        for (t = 0; t < ntaps; t++)                                                      \
-            for (j = 0; j < n; j++) {                                                    \
-                dest0[j] += w[t] * src[t][j];                                            \
-                dest1[j] += w[t] * src[t + 1][j];                                        \
-            }                                                                            \
+        SINGLE(dest0, src, 0, w, ntaps, n, start0);                                      \
+        SINGLE(dest1, src + 1, 0, w, ntaps, n, start1);                                  \
     }
-    FC_TAPS_PAIR(fc_taps_pair_f32, float)
-    FC_TAPS_PAIR(fc_taps_pair_f64, double)
+    FC_TAPS_PAIR(fc_taps_pair_f32, float, fc_taps_f32)
+    FC_TAPS_PAIR(fc_taps_pair_f64, double, fc_taps_f64)
     #endif
     """
     void fc_taps_f32(float* dest, const float** src, Py_ssize_t offset, const float* weights,
