@@ -7,7 +7,7 @@
 # must be C-contiguous, ``out`` writable. ``Py_ssize_t`` parameters accept any
 # ``__index__`` object (SupportsIndex); ``int`` ones want an int. Returns None: the
 # result is written into ``out``.
-from typing import SupportsIndex, TypeVar
+from typing import Optional, SupportsIndex, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,4 +24,13 @@ def conv2d_direct(
     pad_top_left: tuple[SupportsIndex, SupportsIndex],
     groups: SupportsIndex,
     n_threads: int,
+    row_source: Optional[npt.NDArray[np.intp]] = None,
+    col_source: Optional[npt.NDArray[np.intp]] = None,
 ) -> None: ...
+
+def pads_from_source_maps(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride_w: SupportsIndex,
+    itemsize: SupportsIndex,
+) -> bool: ...

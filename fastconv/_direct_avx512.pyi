@@ -1,2 +1,3 @@
 # Stub for fastconv._direct_avx512: the same source as fastconv._direct, built for avx512.
 from ._direct import conv2d_direct as conv2d_direct
+from ._direct import pads_from_source_maps as pads_from_source_maps

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _blas_threads, _border, _plan, _validate
 from ._geometry import Window, border_strips, conv_window, effective_kernel, \
-    pad_index, positions_read
+    pad_index, positions_read, source_maps
 from ._plan import METHODS, border_tiles, conv2d_plan, separable_plan
 from ._typing import ArrayLike, IntOrPair, Method, PadMode, Padding
 
@@ -44,8 +44,9 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
         (np.pad reflects or wraps again). "reflect" is OpenCV's BORDER_REFLECT_101,
         "symmetric" scipy.ndimage's "reflect" and OpenCV's BORDER_REFLECT, "edge"
         PyTorch's "replicate", "wrap" its "circular". No padded copy of ``x`` is
-        made: only the outputs whose windows reach the padding are computed again
-        from small padded pieces.
+        made: one-channel and depthwise kernels read each padded position's source
+        pixel in place; for other layers, only the outputs whose windows reach the
+        padding are computed again from small padded pieces.
     cval : float
         The value of the padding for pad_mode="constant" (0 by default), in the
         result's dtype: x is converted to that dtype, then padded.
@@ -139,7 +140,16 @@ def _conv2d(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any =
                        simd)
     x4 = np.ascontiguousarray(x4, dtype=dtype)
     w = np.ascontiguousarray(w, dtype=dtype)
-    if (pad_mode != "constant" or fill != 0) and any(window.pads[0] + window.pads[1]):
+    padded = any(window.pads[0] + window.pads[1])
+    if padded and pad_mode != "constant" and plan.method == "direct" and \
+            plan.kernels.pads_from_source_maps(x4.shape, w.shape, window.stride[1], x4.itemsize):
+        # The kernel takes the border itself: each padded position reads the input row
+        # or column that np.pad would copy there.
+        rows, cols = source_maps(x4.shape[1:3], window, pad_mode)
+        plan.kernels.conv2d_direct(x4, w, bias_vec, target4, window.stride, window.dilation,
+                                   window.pad_top_left, groups, plan.threads, rows, cols)
+        return _validate.finish(target, result)
+    if padded and (pad_mode != "constant" or fill != 0):
         # The kernels pad with zeros. Run them so (the interior never reads the
         # padding), then compute the outputs that do read it again, from small pieces
         # padded as np.pad would pad them.
@@ -151,7 +161,7 @@ def _conv2d(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any =
                        method, n_workers, simd)
         return _validate.finish(target, result)
     pad_top_left = window.pad_top_left
-    if plan.method == "direct" and any(window.pads[0] + window.pads[1]) and not np.isfinite(w).all():
+    if plan.method == "direct" and padded and not np.isfinite(w).all():
         # The direct kernel skips taps in the padding, which equals multiplying them by
         # zero only for finite weights: plain arithmetic gives 0 * inf = nan. So for
         # non-finite weights (rare) the zeros are made real, at the cost of a copy.

@@ -186,6 +186,59 @@ def test_border_pieces_are_split_for_large_strips(monkeypatch, rng):
     assert len(tiles) > 5 and sorted({(a, b) for _, _, a, b in tiles})[0][0] == 0
 
 
+@pytest.mark.parametrize("simd", DIRECT_BUILDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["reflect", "symmetric", "edge", "wrap"])
+@pytest.mark.parametrize("x_shape, k_hw, kwargs", [
+    ((1, 37, 70, 3), (3, 3), dict(padding="same")),                 # rows in pairs
+    ((2, 12, 41, 5), (7, 7), dict(padding="same", stride=(2, 1))),  # rows one by one
+    ((1, 9, 30, 2), (3, 5), dict(padding=((4, 2), (9, 7)), dilation=(2, 3))),
+    ((1, 2, 3, 3), (5, 4), dict(padding=((6, 5), (7, 8)))),         # wider than the image
+    ((1, 4, 50, 40), (3, 3), dict(padding="same")),                 # several vectors
+    ((1, 3, 6, 130), (3, 3), dict(padding="same")),                 # border in chunks
+    ((1, 6, 300, 1), (3, 3), dict(padding="same")),                 # one channel, chunks
+    ((2, 9, 11, 1), (5, 4), dict(padding=((7, 5), (12, 9)), stride=(2, 3))),
+    ((1, 5, 140, 1), (9, 9), dict(padding="same", dilation=(1, 8))),  # batches of taps
+])
+def test_kernels_that_take_the_border_themselves(simd, dtype, mode, x_shape, k_hw,
+                                                       kwargs, rng):
+    """The one-channel and flat depthwise rows read each padded position's source row
+    and column from the index maps, where other kernels run border pieces."""
+    c = x_shape[3]
+    x, w = randn(rng, x_shape), randn(rng, (*k_hw, 1, c))
+    stride_w = kwargs.get("stride", (1, 1))[1]
+    kernels = _dispatch.build("_direct", simd)[1]
+    assert kernels.pads_from_source_maps(x_shape, w.shape, stride_w, np.dtype(dtype).itemsize)
+    expected = reference.conv2d(x, w, groups=c, pad_mode=mode, **kwargs)
+    got = _conv2d(x.astype(dtype), w.astype(dtype), groups=c, method="direct",
+                  pad_mode=mode, simd=simd, **kwargs)
+    assert_close(got, expected, dtype, n_terms=k_hw[0] * k_hw[1])
+
+
+@pytest.mark.parametrize("rows, cols, match", [
+    (np.zeros(9, np.intp), np.zeros(8, np.intp), "col_source has 8 positions for 9"),
+    (np.zeros(8, np.intp), np.zeros(9, np.intp), "row_source has 8 positions for 9"),
+    (np.full(9, 7, np.intp), np.zeros(9, np.intp), r"row_source\[0\] = 7 is not in \[0, 7\)"),
+    (np.zeros(9, np.intp), np.full(9, -1, np.intp), r"col_source\[0\] = -1"),
+    (np.zeros(9, np.intp), None, "come together"),
+])
+def test_the_kernel_refuses_source_maps_it_would_read_out_of_bounds(rows, cols, match):
+    x, w = np.ones((1, 7, 7, 3)), np.ones((3, 3, 1, 3))
+    out, bias = np.empty((1, 7, 7, 3)), np.zeros(3)
+    with pytest.raises(ValueError, match=match):
+        fastconv._direct.conv2d_direct(x, w, bias, out, (1, 1), (1, 1), (1, 1), 3, 1, rows,
+                                       cols)
+
+
+def test_only_the_flat_depthwise_kernel_takes_source_maps():
+    x, w = np.ones((1, 7, 7, 4)), np.ones((3, 3, 4, 4))
+    assert not fastconv._direct.pads_from_source_maps(x.shape, w.shape, 1, 8)
+    with pytest.raises(ValueError, match="pads with zeros only"):
+        fastconv._direct.conv2d_direct(x, w, np.zeros(4), np.empty((1, 7, 7, 4)), (1, 1),
+                                       (1, 1), (1, 1), 1, 1, np.zeros(9, np.intp),
+                                       np.zeros(9, np.intp))
+
+
 # ---------------------------------------------------------------------------
 # sep_conv2d against the depthwise conv2d of the outer-product kernel
 # ---------------------------------------------------------------------------

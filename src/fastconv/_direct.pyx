@@ -20,7 +20,7 @@ cdef extern from "fastconv_config.h" nogil:
     float fc_fmaf(float a, float b, float c)
 
 from fastconv._geometry cimport (Window, check_conv_contract, input_col, input_row, inside,
-                                 make_window, pixel_offset)
+                                 make_window, pixel_offset, source_col, source_row)
 
 
 cdef inline floating _madd(floating a, floating b, floating c) noexcept nogil:
@@ -410,16 +410,16 @@ cdef inline void _depthwise_pixel(const floating* x, const floating* w, Py_ssize
     """o[:n_channels] = b[:n_channels] + the taps of one output pixel of a depthwise layer
     (multiplier 1), for channels c0.. : what register blocks and flat rows leave over.
     ``w`` points at channel c0 of tap 0; consecutive taps are ``w_stride`` apart. Taps
-    in the padding are skipped."""
+    in zero padding are skipped; the window's source maps give the others."""
     cdef Py_ssize_t kh, kw, ih, iw
     memcpy(o, b, n_channels * sizeof(floating))
     for kh in range(g.k_h):
-        ih = input_row(g, oh, kh)
-        if not inside(ih, g.in_h):
+        ih = source_row(g, oh, kh)
+        if ih < 0:
             continue
         for kw in range(g.k_w):
-            iw = input_col(g, ow, kw)
-            if inside(iw, g.in_w):
+            iw = source_col(g, ow, kw)
+            if iw >= 0:
                 _multiply_add(n_channels, x + pixel_offset(g, n, ih, iw) + c0,
                               w + (kh * g.k_w + kw) * w_stride, o)
 
@@ -1222,12 +1222,12 @@ cdef inline void _depthwise_border_pixel(const floating* x, const floating* peri
         _depthwise_pixel(x, periodic_w, period_len, periodic_b, o, g, n, oh, ow, 0, C)
         return
     for kh in range(g.k_h):
-        ih = input_row(g, oh, kh)
-        if not inside(ih, g.in_h):
+        ih = source_row(g, oh, kh)
+        if ih < 0:
             continue
         for kw in range(g.k_w):
-            iw = input_col(g, ow, kw)
-            if inside(iw, g.in_w):
+            iw = source_col(g, ow, kw)
+            if iw >= 0:
                 srcs[n_taps] = x + pixel_offset(g, n, ih, iw)
                 weights[n_taps] = periodic_w + (kh * g.k_w + kw) * period_len
                 n_taps += 1
@@ -1260,12 +1260,12 @@ cdef inline void _single_channel_chunks(const floating* x, const floating* w,
         floating weights[ROW_TAPS_MAX]
         bint started = False, batched
     for kh in range(g.k_h):
-        if inside(input_row(g, oh, kh), g.in_h):
+        if source_row(g, oh, kh) >= 0:
             rows_inside += 1
     batched = rows_inside * g.k_w > ROW_TAPS_MAX
     for kh in range(g.k_h):
-        ih = input_row(g, oh, kh)
-        if not inside(ih, g.in_h):
+        ih = source_row(g, oh, kh)
+        if ih < 0:
             continue
         for kw in range(g.k_w):
             srcs[n_taps] = x + pixel_offset(g, n, ih, 0) + kw * g.dil_w - g.pad_left
@@ -1407,13 +1407,13 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
     stepped = lo
     # The taps whose kernel row lies inside the image: input at output value 0, weights.
     for kh in range(g.k_h):
-        ih = input_row(g, oh, kh)
-        if inside(ih, g.in_h) and n_taps + g.k_w <= ROW_TAPS_MAX:
+        ih = source_row(g, oh, kh)
+        if ih >= 0 and n_taps + g.k_w <= ROW_TAPS_MAX:
             for kw in range(g.k_w):
                 srcs[n_taps] = x + pixel_offset(g, n, ih, 0) + (kw * g.dil_w - g.pad_left) * C
                 taps_w[n_taps] = periodic_w + (kh * g.k_w + kw) * period_len
                 n_taps += 1
-        elif inside(ih, g.in_h):
+        elif ih >= 0:
             n_taps = ROW_TAPS_MAX + 1  # too many taps for one call: chunks only
             break
     if n_taps <= ROW_TAPS_MAX:
@@ -1456,8 +1456,8 @@ cdef void _depthwise_row_rest(const floating* x, const floating* periodic_w,
             phase = j0 % C
             init, n_taps = periodic_b + phase, 0
             for kh in range(g.k_h):
-                ih = input_row(g, oh, kh)
-                if not inside(ih, g.in_h):
+                ih = source_row(g, oh, kh)
+                if ih < 0:
                     continue
                 for kw in range(g.k_w):
                     srcs[n_taps] = (x + pixel_offset(g, n, ih, 0) + j0
@@ -1560,8 +1560,8 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
         for ow in range(g.out_w):
             o[ow] = bias
     for kh in range(g.k_h):
-        ih = input_row(g, oh, kh)
-        if not inside(ih, g.in_h):
+        ih = source_row(g, oh, kh)
+        if ih < 0:
             continue
         x_row = x + pixel_offset(g, n, ih, 0)
         for kw in range(g.k_w):
@@ -1576,12 +1576,12 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
                     for ow in range(lo, hi):
                         o[ow] = _madd(wv, x_row[ow * sw + start], o[ow])
             for ow in range(lo):
-                iw = ow * sw + start
-                if inside(iw, g.in_w):
+                iw = source_col(g, ow, kw)
+                if iw >= 0:
                     o[ow] = _madd(wv, x_row[iw], o[ow])
             for ow in range(hi, g.out_w):
-                iw = ow * sw + start
-                if inside(iw, g.in_w):
+                iw = source_col(g, ow, kw)
+                if iw >= 0:
                     o[ow] = _madd(wv, x_row[iw], o[ow])
 
 
@@ -1679,14 +1679,77 @@ cdef int _channel_mix(const floating* x, const floating* w, const floating* bias
     return 0
 
 
+cdef inline bint _flat_depthwise(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
+                                 Py_ssize_t cout_g, Py_ssize_t stride_w,
+                                 Py_ssize_t cout_block) noexcept nogil:
+    """Whether a layer runs as flat depthwise rows (_depthwise_flat_row): depthwise with
+    multiplier 1 and stride_w 1, its channels not filling whole register blocks."""
+    return (not (in_c == 1 and out_c == 1) and cin_g == 1 and cout_g == 1 and stride_w == 1
+            and out_c % cout_block != 0)
+
+
+cdef inline bint _reads_source_maps(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
+                                    Py_ssize_t cout_g, Py_ssize_t stride_w,
+                                    Py_ssize_t cout_block) noexcept nogil:
+    """Whether the layer's kernel takes its border from the window's source maps: the
+    one-channel rows and the flat depthwise rows, whose border pixels go tap by tap."""
+    return ((in_c == 1 and out_c == 1)
+            or _flat_depthwise(in_c, out_c, cin_g, cout_g, stride_w, cout_block))
+
+
+def pads_from_source_maps(tuple x_shape, tuple w_shape, Py_ssize_t stride_w,
+                          Py_ssize_t itemsize):
+    """Whether conv2d_direct can take this layer's border from ``row_source`` and
+    ``col_source`` (any np.pad mode but a constant) instead of zeros."""
+    cdef Py_ssize_t in_c = x_shape[3], cin_g = w_shape[2], out_c = w_shape[3]
+    if cin_g < 1 or in_c % cin_g or out_c % (in_c // cin_g):
+        return False
+    return _reads_source_maps(in_c, out_c, cin_g, out_c // (in_c // cin_g), stride_w,
+                              COUT_BLOCK_F32 if itemsize == 4 else COUT_BLOCK_F64)
+
+
+cdef int _check_source_map(const Py_ssize_t[::1] source, Py_ssize_t n_read,
+                           Py_ssize_t size, str axis) except -1:
+    """A border map must cover every padded position the kernel reads and name only
+    real rows or columns: the kernel indexes the input with its values unchecked."""
+    cdef Py_ssize_t i
+    if source.shape[0] < n_read:
+        raise ValueError(f"kernel contract: {axis}_source has {source.shape[0]} positions "
+                         f"for {n_read} read")
+    for i in range(n_read):
+        if not inside(source[i], size):
+            raise ValueError(f"kernel contract: {axis}_source[{i}] = {source[i]} is not "
+                             f"in [0, {size})")
+    return 0
+
+
 def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                   const floating[::1] bias, floating[:, :, :, ::1] out,
                   tuple stride, tuple dilation, tuple pad_top_left, Py_ssize_t groups,
-                  int n_threads):
-    """out = conv2d(x, w) + bias, written in place. Shapes are trusted (checked in Python)."""
+                  int n_threads, const Py_ssize_t[::1] row_source=None,
+                  const Py_ssize_t[::1] col_source=None):
+    """out = conv2d(x, w) + bias, written in place. Shapes are trusted (checked in Python).
+
+    The padding is zeros, or, with ``row_source`` and ``col_source`` (for layers where
+    pads_from_source_maps holds), the input rows and columns they name for each padded
+    position, counted from the first."""
     cdef Window g = make_window(x.shape, out.shape, (w.shape[0], w.shape[1]),
                                 stride, dilation, pad_top_left, groups)
     check_conv_contract(&g, w.shape[2], w.shape[3], bias.shape[0])
+    if (row_source is None) != (col_source is None):
+        raise ValueError("kernel contract: row_source and col_source come together")
+    if row_source is not None:
+        if not _reads_source_maps(g.in_c, g.out_c, w.shape[2], g.out_c // g.groups,
+                                  g.stride_w,
+                                  COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64):
+            raise ValueError("kernel contract: this layer's kernel pads with zeros only")
+        if g.out_h and g.out_w:
+            _check_source_map(row_source, (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1,
+                              g.in_h, "row")
+            _check_source_map(col_source, (g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1,
+                              g.in_w, "col")
+            g.row_source = &row_source[0]
+            g.col_source = &col_source[0]
     if _is_channel_mix(&g, MIX_MAX_CHANNELS_F32 if floating is float else MIX_MAX_CHANNELS_F64):
         _channel_mix(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], &out[0, 0, 0, 0], &g,
                      n_threads)
@@ -1823,8 +1886,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     # as flat rows (_depthwise_flat_row), two at a time where they can (depthwise pairs,
     # _depthwise_flat_pair), with each tap's weights repeated with period C.
     cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
-    cdef bint flat_depthwise = (not single_channel and cin_g == 1 and cout_g == 1
-                                and g.stride_w == 1 and g.out_c % COUT_BLOCK != 0)
+    cdef bint flat_depthwise = _flat_depthwise(g.in_c, g.out_c, cin_g, cout_g, g.stride_w,
+                                               COUT_BLOCK)
     cdef Py_ssize_t period_len = ROW_CHUNK + g.out_c, tap, i
     cdef floating* periodic = NULL
     if flat_depthwise:

@@ -9,6 +9,11 @@ cdef struct Window:
     Py_ssize_t dil_h, dil_w
     Py_ssize_t pad_top, pad_left             # bottom/right padding is implied by out_h/out_w
     Py_ssize_t groups                        # conv only; 1 for pooling
+    # Border modes other than zeros (np.pad's "reflect", "edge" ...): the input row or
+    # column that each padded position reads, indexed from the first padded position;
+    # NULL where the padding is zeros. Only kernels that say so read them.
+    const Py_ssize_t* row_source
+    const Py_ssize_t* col_source
 
 
 cdef inline Window make_window(const Py_ssize_t* in_shape, const Py_ssize_t* out_shape,
@@ -23,6 +28,8 @@ cdef inline Window make_window(const Py_ssize_t* in_shape, const Py_ssize_t* out
     g.dil_h, g.dil_w = dilation
     g.pad_top, g.pad_left = pad_top_left
     g.groups = groups
+    g.row_source = NULL
+    g.col_source = NULL
     return g
 
 
@@ -71,6 +78,23 @@ cdef inline Py_ssize_t input_col(const Window* g, Py_ssize_t ow, Py_ssize_t kw) 
 
 cdef inline bint inside(Py_ssize_t i, Py_ssize_t size) noexcept nogil:
     return 0 <= i < size
+
+
+cdef inline Py_ssize_t source_row(const Window* g, Py_ssize_t oh, Py_ssize_t kh) noexcept nogil:
+    """The input row that kernel row kh of output row oh takes its values from: input_row,
+    or for a row in the padding the row that row_source names, or -1 (zeros)."""
+    cdef Py_ssize_t ih = input_row(g, oh, kh)
+    if inside(ih, g.in_h):
+        return ih
+    return g.row_source[ih + g.pad_top] if g.row_source != NULL else -1
+
+
+cdef inline Py_ssize_t source_col(const Window* g, Py_ssize_t ow, Py_ssize_t kw) noexcept nogil:
+    """source_row's rule for columns (col_source)."""
+    cdef Py_ssize_t iw = input_col(g, ow, kw)
+    if inside(iw, g.in_w):
+        return iw
+    return g.col_source[iw + g.pad_left] if g.col_source != NULL else -1
 
 
 cdef inline Py_ssize_t pixel_offset(const Window* g, Py_ssize_t n, Py_ssize_t ih,
