@@ -215,6 +215,36 @@ def test_kernels_that_take_the_border_themselves(simd, dtype, mode, x_shape, k_h
     assert_close(got, expected, dtype, n_terms=k_hw[0] * k_hw[1])
 
 
+@pytest.mark.parametrize("simd", DIRECT_BUILDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, k_hw, kwargs", [
+    ((1, 23, 90, 3), (3, 3), dict(padding="same", pad_mode="reflect")),
+    ((2, 13, 61, 4), (7, 5), dict(padding="same", stride=(2, 1), pad_mode="wrap")),
+    ((1, 9, 100, 3), (9, 9), dict(padding=((3, 9), (2, 12)), dilation=(1, 2))),  # 81 taps
+    ((1, 5, 40, 7), (3, 3), dict()),
+    ((1, 5, 6, 3), (3, 3), dict(padding="same", pad_mode="edge")),  # too short: general
+])
+def test_one_kernel_for_every_channel_has_the_bits_of_the_general_path(
+        simd, dtype, x_shape, k_hw, kwargs, rng):
+    """A depthwise kernel equal in every channel (a blur of a colour image) runs its
+    rows' interior as one-channel rows of C-value taps. A -0.0 in one channel makes the
+    kernel unequal bit for bit, and so sends it down the general depthwise path, while
+    multiplying by it changes no sum: both results must have the same bits."""
+    c = x_shape[3]
+    one = randn(rng, (*k_hw, 1, 1)).astype(dtype)
+    one[0, 0] = 0.0
+    w = np.repeat(one, c, axis=3)
+    w_general = w.copy()
+    w_general[0, 0, 0, 1] = -0.0
+    x, bias = randn(rng, x_shape).astype(dtype), randn(rng, c).astype(dtype)
+    got = _conv2d(x, w, bias, groups=c, method="direct", simd=simd, **kwargs)
+    general = _conv2d(x, w_general, bias, groups=c, method="direct", simd=simd, **kwargs)
+    np.testing.assert_array_equal(got, general)
+    expected = reference.conv2d(x.astype(np.float64), w.astype(np.float64),
+                                bias.astype(np.float64), groups=c, **kwargs)
+    assert_close(got, expected, dtype, n_terms=k_hw[0] * k_hw[1] + 1)
+
+
 @pytest.mark.parametrize("rows, cols, match", [
     (np.zeros(9, np.intp), np.zeros(8, np.intp), "col_source has 8 positions for 9"),
     (np.zeros(8, np.intp), np.zeros(9, np.intp), "row_source has 8 positions for 9"),

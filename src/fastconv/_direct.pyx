@@ -13,7 +13,7 @@ a zero pixel, which is the same as multiplying by zero.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 cdef extern from "fastconv_config.h" nogil:
     double fc_fma(double a, double b, double c)
@@ -1246,14 +1246,14 @@ cdef inline void _row_single(const floating** srcs, const floating* weights,
 
 
 cdef inline void _single_channel_chunks(const floating* x, const floating* w,
-                                        const floating* bias_row, floating* o, Window* g,
-                                        Py_ssize_t n, Py_ssize_t oh, Py_ssize_t lo,
-                                        Py_ssize_t hi) noexcept nogil:
+                                        const floating* bias_row, Py_ssize_t bias_period,
+                                        floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                        Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """o[lo:hi] of a one-channel row with stride_w 1, all of whose taps lie inside the
-    image horizontally, in chunks of ROW_CHUNK from ``bias_row`` (ROW_CHUNK copies of
-    the bias): every tap accumulates in registers (the row kernel), and each value is
-    stored once per batch of ROW_TAPS_MAX taps. The taps' input pointers (at output
-    column 0) are listed once per row and batch."""
+    image horizontally, in chunks of ROW_CHUNK from ``bias_row`` (value j's bias at
+    bias_row[j % bias_period], ROW_CHUNK values on): every tap accumulates in registers
+    (the row kernel), and each value is stored once per batch of ROW_TAPS_MAX taps. The
+    taps' input pointers (at output column 0) are listed once per row and batch."""
     cdef:
         Py_ssize_t kh, kw, ih, n_taps = 0, rows_inside = 0
         const floating* srcs[ROW_TAPS_MAX]
@@ -1272,17 +1272,19 @@ cdef inline void _single_channel_chunks(const floating* x, const floating* w,
             weights[n_taps] = w[kh * g.k_w + kw]
             n_taps += 1
             if n_taps == ROW_TAPS_MAX:
-                _single_channel_batch(srcs, weights, n_taps, bias_row, o, lo, hi, started,
-                                      batched)
+                _single_channel_batch(srcs, weights, n_taps, bias_row, bias_period, o, lo,
+                                      hi, started, batched)
                 started, n_taps = True, 0
     if n_taps or not started:
-        _single_channel_batch(srcs, weights, n_taps, bias_row, o, lo, hi, started, batched)
+        _single_channel_batch(srcs, weights, n_taps, bias_row, bias_period, o, lo, hi,
+                              started, batched)
 
 
 cdef inline void _single_channel_batch(const floating* const* srcs, const floating* weights,
                                        Py_ssize_t n_taps, const floating* bias_row,
-                                       floating* o, Py_ssize_t lo, Py_ssize_t hi,
-                                       bint started, bint batched) noexcept nogil:
+                                       Py_ssize_t bias_period, floating* o, Py_ssize_t lo,
+                                       Py_ssize_t hi, bint started,
+                                       bint batched) noexcept nogil:
     """One batch of taps over o[lo:hi], from the bias or (``started``) from the sums of
     the batches before. With one batch, the last chunk moves back to end at hi (it
     recomputes values from the bias); with several it cannot (it would add a batch twice
@@ -1294,11 +1296,11 @@ cdef inline void _single_channel_batch(const floating* const* srcs, const floati
     for chunk in range(n_chunks):
         ow0 = min(lo + chunk * ROW_CHUNK, hi - ROW_CHUNK)
         _row_single(<const floating**> srcs, weights, n_taps, ow0,
-                    o + ow0 if started else bias_row, o)
+                    o + ow0 if started else bias_row + ow0 % bias_period, o)
     if batched:
         for j in range(lo + n_chunks * ROW_CHUNK, hi):
             if not started:
-                o[j] = bias_row[0]
+                o[j] = bias_row[j % bias_period]
             for t in range(n_taps):
                 o[j] = _madd(weights[t], srcs[t][j], o[j])
 
@@ -1384,9 +1386,42 @@ cdef inline Py_ssize_t _depthwise_steps(const floating** srcs, const floating** 
     return lo + ((n_steps - 1) * pixels * C + L) // C
 
 
+cdef inline bint _one_kernel_per_channel(const floating* w, Py_ssize_t n_taps,
+                                        Py_ssize_t C) noexcept nogil:
+    """Whether a depthwise kernel (n_taps rows of C weights) has the same bits in every
+    channel of each tap."""
+    cdef Py_ssize_t t
+    for t in range(n_taps):
+        if memcmp(w + t * C, w + t * C + 1, (C - 1) * sizeof(floating)) != 0:
+            return False
+    return True
+
+
+cdef inline bint _uniform_interior(const floating* x, const floating* uniform_w,
+                                  const floating* periodic_b, floating* o_row, Window* g,
+                                  Py_ssize_t n, Py_ssize_t oh, Py_ssize_t lo,
+                                  Py_ssize_t hi) noexcept nogil:
+    """The interior pixels [lo, hi) of a flat depthwise row whose channels all share one
+    kernel (``uniform_w``: a weight per tap), as OpenCV's filter2D and scipy.ndimage
+    filter a colour image: the flat run of values is then a one-channel row whose taps
+    lie C values apart, so the one-channel row kernel runs it, every lane useful and
+    every weight a broadcast. Values start from the periodic bias. False, with nothing
+    written, when the interior is shorter than a chunk."""
+    cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
+    cdef Py_ssize_t C = g.out_c
+    cdef Window flat = g[0]
+    if (hi - lo) * C < ROW_CHUNK:
+        return False
+    flat.in_w, flat.in_c, flat.out_w, flat.out_c = g.in_w * C, 1, g.out_w * C, 1
+    flat.dil_w, flat.pad_left, flat.groups = g.dil_w * C, g.pad_left * C, 1
+    _single_channel_chunks(x, uniform_w, periodic_b, C, o_row, &flat, n, oh, lo * C, hi * C)
+    return True
+
+
 cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
                               const floating* periodic_b, Py_ssize_t period_len,
-                              floating* out, Window* g, Py_ssize_t row) noexcept nogil:
+                              const floating* uniform_w, floating* out, Window* g,
+                              Py_ssize_t row) noexcept nogil:
     """out[n, oh, :, :] of a depthwise layer (multiplier 1), with the row seen as one
     flat run of OW * C values: output value ow * C + c reads input value
     (ow * stride_w + kw * dil_w - pad_left) * C + c of each kernel row's input row, times
@@ -1396,7 +1431,8 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
     The interior runs in depthwise steps (_depthwise_steps), or, on rows too short for a
     block of steps with stride_w 1, in chunks of ROW_CHUNK values through the row kernel,
     each chunk's weights starting at its phase j0 % C. Border pixels (and short rows with
-    a stride) go pixel by pixel."""
+    a stride) go pixel by pixel. With ``uniform_w`` (every channel has the same kernel),
+    the interior runs as a one-channel row (_uniform_interior)."""
     cdef:
         Py_ssize_t C = g.out_c, n = row // g.out_h, oh = row % g.out_h
         Py_ssize_t lo, hi, kh, kw, ih, n_taps = 0, stepped
@@ -1404,6 +1440,10 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
         const floating* taps_w[ROW_TAPS_MAX]
         floating* o_row = out + row * g.out_w * C
     _flat_interior(g, &lo, &hi)
+    if uniform_w != NULL and _uniform_interior(x, uniform_w, periodic_b, o_row, g, n, oh,
+                                               lo, hi):
+        _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo, hi, hi)
+        return
     stepped = lo
     # The taps whose kernel row lies inside the image: input at output value 0, weights.
     for kh in range(g.k_h):
@@ -1499,9 +1539,9 @@ cdef void _depthwise_flat_pair(const floating* x, const floating* periodic_w,
         const floating* taps_w[ROW_TAPS_MAX]
         floating* o_row = out + row * g.out_w * C
     if oh + 1 >= g.out_h or first_ih < 0 or first_ih + g.k_h >= g.in_h:
-        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row)
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, NULL, out, g, row)
         if oh + 1 < g.out_h:
-            _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row + 1)
+            _depthwise_flat_row(x, periodic_w, periodic_b, period_len, NULL, out, g, row + 1)
         return
     _flat_interior(g, &lo, &hi)
     for r in range(g.k_h + 1):
@@ -1513,8 +1553,8 @@ cdef void _depthwise_flat_pair(const floating* x, const floating* periodic_w,
     stepped = _depthwise_steps(srcs, taps_w, 0, periodic_b, o_row, o_row + g.out_w * C, g,
                                lo, hi)
     if stepped == lo:
-        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row)
-        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, out, g, row + 1)
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, NULL, out, g, row)
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, NULL, out, g, row + 1)
         return
     _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo, hi,
                         stepped)
@@ -1551,7 +1591,7 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
     if chunked:
         for ow in range(ROW_CHUNK):
             bias_row[ow] = bias
-        _single_channel_chunks(x, w, bias_row, o, g, n, oh, lo, hi)
+        _single_channel_chunks(x, w, bias_row, 1, o, g, n, oh, lo, hi)
         for ow in range(lo):
             o[ow] = bias
         for ow in range(hi, g.out_w):
@@ -1903,12 +1943,27 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 periodic[tap * period_len + i] = (&w[0, 0, 0, 0])[tap * g.out_c + i % g.out_c]
         for i in range(period_len):
             periodic[g.k_h * g.k_w * period_len + i] = bias[i % g.out_c]
+    # Every channel filtered by one kernel (a colour image through a blur): the taps'
+    # weights once each, for _uniform_interior. Compared bit by bit, so that -0.0 and
+    # NaN weights take the general path.
+    cdef floating* uniform_w = NULL
+    if flat_depthwise and _one_kernel_per_channel(&w[0, 0, 0, 0], g.k_h * g.k_w, g.out_c):
+        uniform_w = <floating*> malloc(g.k_h * g.k_w * sizeof(floating))
+        if uniform_w == NULL:
+            free(zeros)
+            free(tap_offsets)
+            free(panels)
+            free(wide_panels)
+            free(periodic)
+            raise MemoryError("conv2d: cannot allocate the depthwise kernel's weights")
+        for tap in range(g.k_h * g.k_w):
+            uniform_w[tap] = (&w[0, 0, 0, 0])[tap * g.out_c]
     # Work items: (part, band) pairs, part-major (see _conv_band), for the register
     # blocks; (group, row) pairs for column blocks; pairs of rows for depthwise pairs;
     # rows for the other kernels.
     cdef bint depthwise = cin_g == 1 and cout_g == 1
     cdef bint banded = not (single_channel or depthwise or use_columns)
-    cdef bint pairs = flat_depthwise and _pairs_rows(&g)
+    cdef bint pairs = flat_depthwise and _pairs_rows(&g) and uniform_w == NULL
     cdef Py_ssize_t rows = (n_bands if banded else g.batch * ((g.out_h + 1) // 2) if pairs
                             else g.batch * g.out_h)
     cdef Py_ssize_t item
@@ -1946,7 +2001,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 elif flat_depthwise:
                     _depthwise_flat_row(&x[0, 0, 0, 0], periodic,
                                         periodic + g.k_h * g.k_w * period_len, period_len,
-                                        &out[0, 0, 0, 0], &g, row)
+                                        uniform_w, &out[0, 0, 0, 0], &g, row)
                 elif single_channel:
                     _conv_single_channel_row(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bias[0],
                                              &out[0, 0, 0, 0], &g, row)
@@ -1963,6 +2018,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         free(panels)
         free(wide_panels)
         free(periodic)
+        free(uniform_w)
         free(column_w)
         free(column_taps)
         free(column_rows)
