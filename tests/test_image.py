@@ -245,6 +245,26 @@ def test_one_kernel_for_every_channel_has_the_bits_of_the_general_path(
     assert_close(got, expected, dtype, n_terms=k_hw[0] * k_hw[1] + 1)
 
 
+@pytest.mark.parametrize("simd", DIRECT_BUILDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels, k_hw", [(1, (3, 3)), (1, (7, 5)), (3, (3, 3)),
+                                            (4, (5, 7)), (1, (1, 9))])
+def test_rows_alone_or_in_pairs_have_the_same_bits(simd, dtype, channels, k_hw, rng):
+    """One-channel rows, and depthwise rows with one kernel in every channel, run two at
+    a time where both rows' input rows are real: dropping the first input row shifts
+    which rows pair up, and must not change a bit of any output row."""
+    x = randn(rng, (2, 9, 150, channels)).astype(dtype)
+    w = np.repeat(randn(rng, (*k_hw, 1, 1)), channels, axis=3).astype(dtype)
+    kwargs = dict(groups=channels, method="direct", simd=simd)
+    whole = _conv2d(x, w, **kwargs)
+    np.testing.assert_array_equal(whole[:, 1:], _conv2d(x[:, 1:], w, **kwargs))
+    np.testing.assert_array_equal(whole[:, 2:], _conv2d(x[:, 2:], w, **kwargs))
+    reflected = _conv2d(x, w, padding="same", pad_mode="reflect", **kwargs)
+    expected = reference.conv2d(x.astype(np.float64), w.astype(np.float64), groups=channels,
+                                padding="same", pad_mode="reflect")
+    assert_close(reflected, expected, dtype, n_terms=k_hw[0] * k_hw[1])
+
+
 @pytest.mark.parametrize("rows, cols, match", [
     (np.zeros(9, np.intp), np.zeros(8, np.intp), "col_source has 8 positions for 9"),
     (np.zeros(8, np.intp), np.zeros(9, np.intp), "row_source has 8 positions for 9"),

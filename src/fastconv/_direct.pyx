@@ -1168,6 +1168,15 @@ cdef extern from "fastconv_microkernel.h" nogil:
         Py_ssize_t n_taps, Py_ssize_t j, const float* init, float* out)
     void row_single_f64 "fc_row_single_f64"(const double** srcs, const double* weights,
         Py_ssize_t n_taps, Py_ssize_t j, const double* init, double* out)
+    enum:
+        PAIR_ROW_CHUNK_F32 "FC_PAIR_ROW_CHUNK_f32"
+        PAIR_ROW_CHUNK_F64 "FC_PAIR_ROW_CHUNK_f64"
+    void row_single_pair_f32 "fc_row_single_pair_f32"(const float** srcs, const float* weights,
+        Py_ssize_t k_h, Py_ssize_t k_w, Py_ssize_t j, const float* init, float* out_a,
+        float* out_b)
+    void row_single_pair_f64 "fc_row_single_pair_f64"(const double** srcs,
+        const double* weights, Py_ssize_t k_h, Py_ssize_t k_w, Py_ssize_t j,
+        const double* init, double* out_a, double* out_b)
     void dw_steps8_f32 "fc_dw_steps8_f32"(const float** srcs, const float** weights,
         Py_ssize_t n_taps, Py_ssize_t phase, Py_ssize_t j_in, Py_ssize_t in_step, Py_ssize_t j_out,
         Py_ssize_t out_step, const float* init, float* out)
@@ -1243,6 +1252,39 @@ cdef inline void _row_single(const floating** srcs, const floating* weights,
         row_single_f32(srcs, weights, n_taps, j, init, out)
     else:
         row_single_f64(srcs, weights, n_taps, j, init, out)
+
+
+cdef inline bint _one_channel_pair(const floating* x, const floating* w,
+                                   const floating* bias_row, Py_ssize_t bias_period,
+                                   floating* o_a, floating* o_b, Window* g, Py_ssize_t n,
+                                   Py_ssize_t oh, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """o_a[lo:hi] and o_b[lo:hi], output rows oh and oh + 1 of a one-channel row with
+    stride 1 and dil_h 1 whose columns [lo, hi) lie inside the image horizontally, as
+    one-channel pairs (fc_row_single_pair) in chunks (the last moved back to end at hi),
+    from bias_row as _single_channel_chunks has it. False, with nothing written, when
+    the interior is shorter than a chunk, the taps are too many for one call, or one of
+    the k_h + 1 input rows lies in zero padding."""
+    cdef:
+        Py_ssize_t PAIR_CHUNK = PAIR_ROW_CHUNK_F32 if floating is float else PAIR_ROW_CHUNK_F64
+        Py_ssize_t r, kw, ih, chunk, j0
+        const floating* srcs[ROW_TAPS_MAX]
+    if g.stride_w != 1 or hi - lo < PAIR_CHUNK or (g.k_h + 1) * g.k_w > ROW_TAPS_MAX:
+        return False
+    for r in range(g.k_h + 1):
+        ih = source_row(g, oh, r)  # kernel row r of row oh: row oh + 1's kernel row r - 1
+        if ih < 0:
+            return False
+        for kw in range(g.k_w):
+            srcs[r * g.k_w + kw] = x + pixel_offset(g, n, ih, 0) + kw * g.dil_w - g.pad_left
+    for chunk in range((hi - lo + PAIR_CHUNK - 1) // PAIR_CHUNK):
+        j0 = min(lo + chunk * PAIR_CHUNK, hi - PAIR_CHUNK)
+        if floating is float:
+            row_single_pair_f32(srcs, w, g.k_h, g.k_w, j0, bias_row + j0 % bias_period,
+                                o_a, o_b)
+        else:
+            row_single_pair_f64(srcs, w, g.k_h, g.k_w, j0, bias_row + j0 % bias_period,
+                                o_a, o_b)
+    return True
 
 
 cdef inline void _single_channel_chunks(const floating* x, const floating* w,
@@ -1397,6 +1439,16 @@ cdef inline bint _one_kernel_per_channel(const floating* w, Py_ssize_t n_taps,
     return True
 
 
+cdef inline void _flat_values(Window* g, Window* flat) noexcept nogil:
+    """The window of a depthwise layer (stride_w 1) seen as a one-channel image of C
+    values per pixel: its taps lie C values apart, and value j of a row reads the input
+    value of the same channel. Valid for the interior columns only."""
+    cdef Py_ssize_t C = g.out_c
+    flat[0] = g[0]
+    flat.in_w, flat.in_c, flat.out_w, flat.out_c = g.in_w * C, 1, g.out_w * C, 1
+    flat.dil_w, flat.pad_left, flat.groups = g.dil_w * C, g.pad_left * C, 1
+
+
 cdef inline bint _uniform_interior(const floating* x, const floating* uniform_w,
                                   const floating* periodic_b, floating* o_row, Window* g,
                                   Py_ssize_t n, Py_ssize_t oh, Py_ssize_t lo,
@@ -1409,11 +1461,10 @@ cdef inline bint _uniform_interior(const floating* x, const floating* uniform_w,
     written, when the interior is shorter than a chunk."""
     cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
     cdef Py_ssize_t C = g.out_c
-    cdef Window flat = g[0]
+    cdef Window flat
     if (hi - lo) * C < ROW_CHUNK:
         return False
-    flat.in_w, flat.in_c, flat.out_w, flat.out_c = g.in_w * C, 1, g.out_w * C, 1
-    flat.dil_w, flat.pad_left, flat.groups = g.dil_w * C, g.pad_left * C, 1
+    _flat_values(g, &flat)
     _single_channel_chunks(x, uniform_w, periodic_b, C, o_row, &flat, n, oh, lo * C, hi * C)
     return True
 
@@ -1527,10 +1578,13 @@ cdef inline bint _pairs_rows(Window* g) noexcept nogil:
 
 cdef void _depthwise_flat_pair(const floating* x, const floating* periodic_w,
                                const floating* periodic_b, Py_ssize_t period_len,
-                               floating* out, Window* g, Py_ssize_t item) noexcept nogil:
+                               const floating* uniform_w, floating* out, Window* g,
+                               Py_ssize_t item) noexcept nogil:
     """Output rows 2i and 2i + 1 of image n (item = n * ceil(out_h / 2) + i) of a flat
     depthwise layer with stride_h and dil_h 1: as a depthwise pair where both rows'
-    windows lie inside the image vertically, else row by row (_depthwise_flat_row)."""
+    windows lie inside the image vertically, else row by row (_depthwise_flat_row).
+    With ``uniform_w``, the pair's interiors run as one-channel pairs of C-value taps
+    (see _uniform_interior)."""
     cdef:
         Py_ssize_t half = (g.out_h + 1) // 2, C = g.out_c
         Py_ssize_t n = item // half, oh = 2 * (item % half), row = n * g.out_h + oh
@@ -1538,10 +1592,23 @@ cdef void _depthwise_flat_pair(const floating* x, const floating* periodic_w,
         const floating* srcs[ROW_TAPS_MAX]
         const floating* taps_w[ROW_TAPS_MAX]
         floating* o_row = out + row * g.out_w * C
+        Window flat
+    if uniform_w != NULL:
+        _flat_interior(g, &lo, &hi)
+        _flat_values(g, &flat)
+        if oh + 1 < g.out_h and _one_channel_pair(x, uniform_w, periodic_b, C, o_row,
+                                                  o_row + g.out_w * C, &flat, n, oh,
+                                                  lo * C, hi * C):
+            _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo,
+                                hi, hi)
+            _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row + g.out_w * C,
+                                g, n, oh + 1, lo, hi, hi)
+            return
     if oh + 1 >= g.out_h or first_ih < 0 or first_ih + g.k_h >= g.in_h:
-        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, NULL, out, g, row)
+        _depthwise_flat_row(x, periodic_w, periodic_b, period_len, uniform_w, out, g, row)
         if oh + 1 < g.out_h:
-            _depthwise_flat_row(x, periodic_w, periodic_b, period_len, NULL, out, g, row + 1)
+            _depthwise_flat_row(x, periodic_w, periodic_b, period_len, uniform_w, out, g,
+                                row + 1)
         return
     _flat_interior(g, &lo, &hi)
     for r in range(g.k_h + 1):
@@ -1573,25 +1640,54 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
     """
     cdef:
         Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
-        Py_ssize_t n = row // g.out_h, oh = row % g.out_h
-        Py_ssize_t sw = g.stride_w, ow, kh, kw, ih, iw, start
-        # Interior: ow * sw - pad_left >= 0 and ow * sw - pad_left + (k_w - 1) * dil_w < in_w.
-        Py_ssize_t last = g.in_w - 1 + g.pad_left - (g.k_w - 1) * g.dil_w
-        Py_ssize_t lo = min((g.pad_left + sw - 1) // sw, g.out_w)
-        Py_ssize_t hi = min(last // sw + 1, g.out_w) if last >= 0 else 0
+        Py_ssize_t n = row // g.out_h, oh = row % g.out_h, lo, hi, ow
         bint chunked
-        floating wv
         floating bias_row[ROW_CHUNK_MAX]
-        const floating* x_row
-        const floating* shifted
         floating* o = out + row * g.out_w
-    if hi < lo:
-        hi = lo
-    chunked = sw == 1 and hi - lo >= ROW_CHUNK
+    _flat_interior(g, &lo, &hi)
+    chunked = g.stride_w == 1 and hi - lo >= ROW_CHUNK
     if chunked:
         for ow in range(ROW_CHUNK):
             bias_row[ow] = bias
         _single_channel_chunks(x, w, bias_row, 1, o, g, n, oh, lo, hi)
+    _single_channel_rest(x, w, bias, o, g, n, oh, lo, hi, chunked)
+
+
+cdef void _conv_single_channel_pair(const floating* x, const floating* w, floating bias,
+                                    floating* out, Window* g, Py_ssize_t item) noexcept nogil:
+    """Output rows 2i and 2i + 1 of image n (item = n * ceil(out_h / 2) + i) of a
+    one-channel image with stride_h and dil_h 1: their interiors as one-channel pairs
+    where they can (_one_channel_pair), else row by row."""
+    cdef:
+        Py_ssize_t half = (g.out_h + 1) // 2, lo, hi, ow
+        Py_ssize_t n = item // half, oh = 2 * (item % half), row = n * g.out_h + oh
+        floating bias_row[ROW_CHUNK_MAX]
+        floating* o = out + row * g.out_w
+    _flat_interior(g, &lo, &hi)
+    if oh + 1 < g.out_h:
+        for ow in range(ROW_CHUNK_MAX):
+            bias_row[ow] = bias
+        if _one_channel_pair(x, w, bias_row, 1, o, o + g.out_w, g, n, oh, lo, hi):
+            _single_channel_rest(x, w, bias, o, g, n, oh, lo, hi, True)
+            _single_channel_rest(x, w, bias, o + g.out_w, g, n, oh + 1, lo, hi, True)
+            return
+    _conv_single_channel_row(x, w, bias, out, g, row)
+    if oh + 1 < g.out_h:
+        _conv_single_channel_row(x, w, bias, out, g, row + 1)
+
+
+cdef void _single_channel_rest(const floating* x, const floating* w, floating bias,
+                               floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                               Py_ssize_t lo, Py_ssize_t hi,
+                               bint interior_done) noexcept nogil:
+    """What the register chunks left of one-channel row (n, oh): the border columns, and
+    the interior [lo, hi) too unless ``interior_done``, one tap at a time over the row."""
+    cdef:
+        Py_ssize_t sw = g.stride_w, ow, kh, kw, ih, iw, start
+        floating wv
+        const floating* x_row
+        const floating* shifted
+    if interior_done:
         for ow in range(lo):
             o[ow] = bias
         for ow in range(hi, g.out_w):
@@ -1607,7 +1703,7 @@ cdef void _conv_single_channel_row(const floating* x, const floating* w, floatin
         for kw in range(g.k_w):
             wv = w[kh * g.k_w + kw]
             start = kw * g.dil_w - g.pad_left
-            if not chunked:
+            if not interior_done:
                 if sw == 1:
                     shifted = x_row + start
                     for ow in range(lo, hi):
@@ -1959,11 +2055,11 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         for tap in range(g.k_h * g.k_w):
             uniform_w[tap] = (&w[0, 0, 0, 0])[tap * g.out_c]
     # Work items: (part, band) pairs, part-major (see _conv_band), for the register
-    # blocks; (group, row) pairs for column blocks; pairs of rows for depthwise pairs;
+    # blocks; (group, row) pairs for column blocks; pairs of rows for depthwise and one-channel pairs;
     # rows for the other kernels.
     cdef bint depthwise = cin_g == 1 and cout_g == 1
     cdef bint banded = not (single_channel or depthwise or use_columns)
-    cdef bint pairs = flat_depthwise and _pairs_rows(&g) and uniform_w == NULL
+    cdef bint pairs = (flat_depthwise or single_channel) and _pairs_rows(&g)
     cdef Py_ssize_t rows = (n_bands if banded else g.batch * ((g.out_h + 1) // 2) if pairs
                             else g.batch * g.out_h)
     cdef Py_ssize_t item
@@ -1994,10 +2090,13 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                     _conv_columns_row(&x[0, 0, 0, 0], column_w, column_taps,
                                       column_rows + threadid() * column_rows_len,
                                       &out[0, 0, 0, 0], &g, row, part)
+                elif pairs and single_channel:
+                    _conv_single_channel_pair(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bias[0],
+                                              &out[0, 0, 0, 0], &g, row)
                 elif pairs:
                     _depthwise_flat_pair(&x[0, 0, 0, 0], periodic,
                                          periodic + g.k_h * g.k_w * period_len, period_len,
-                                         &out[0, 0, 0, 0], &g, row)
+                                         uniform_w, &out[0, 0, 0, 0], &g, row)
                 elif flat_depthwise:
                     _depthwise_flat_row(&x[0, 0, 0, 0], periodic,
                                         periodic + g.k_h * g.k_w * period_len, period_len,

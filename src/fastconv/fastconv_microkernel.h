@@ -437,6 +437,63 @@ static inline void fc_row_single_##TAG(const T* const* srcs, const T* weights,  
 FC_DEFINE_ROW_KERNELS(float, f32)
 FC_DEFINE_ROW_KERNELS(double, f64)
 
+/* One-channel pairs: two consecutive output rows of a one-channel row (stride_h and
+ * dil_h 1) at once, FC_PAIR_ROW_VECTORS vectors of each. The rows share k_h of their
+ * k_h + 1 input rows: each input vector is loaded once and multiplied into both rows'
+ * accumulators, with weight w[kh] for the upper row and w[kh - 1] for the lower one,
+ * one load for two multiply-adds instead of one.
+ * fc_row_single_pair_<tag>(srcs, weights, k_h, k_w, j, init, out_a, out_b):
+ * srcs[r * k_w + kw] is input row r's tap kw (r <= k_h) at output value 0, weights[kh *
+ * k_w + kw] the tap's weight; out_a[j:][:chunk] and out_b[j:][:chunk] start from
+ * init[0:] and sum their taps in fc_row_single's order (kh, then kw), so the bits match.
+ * GCC loads a tap's V input vectors before its multiply-adds: with 16 registers, 2 x 6
+ * accumulators left three of them on the stack, so 2 x 4 it is. */
+#if defined(__AVX512F__)
+#define FC_PAIR_ROW_VECTORS 8
+#else
+#define FC_PAIR_ROW_VECTORS 4
+#endif
+#define FC_PAIR_ROW_CHUNK_f32 (FC_PAIR_ROW_VECTORS * FC_LANES_f32)
+#define FC_PAIR_ROW_CHUNK_f64 (FC_PAIR_ROW_VECTORS * FC_LANES_f64)
+#define FC_DEFINE_ROW_PAIR_KERNEL(T, TAG)                                                  \
+static inline void fc_row_single_pair_##TAG(const T* const* srcs, const T* weights,        \
+                                            ptrdiff_t k_h, ptrdiff_t k_w, ptrdiff_t j,     \
+                                            const T* init, T* out_a, T* out_b)             \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG, V = FC_PAIR_ROW_VECTORS };                              \
+    fc_vec_##TAG a[V], b[V];                                                               \
+    FC_UNROLL(16) for (int v = 0; v < V; v++)                                              \
+        a[v] = b[v] = fc_load_##TAG(init + v * LANES);                                     \
+    for (ptrdiff_t r = 0; r <= k_h; r++) {                                                 \
+        for (ptrdiff_t k = 0; k < k_w; k++) {                                              \
+            const T* src = srcs[r * k_w + k] + j;                                          \
+            if (r == 0) {                                                                  \
+                fc_vec_##TAG wa = fc_splat_##TAG(weights[k]);                              \
+                FC_UNROLL(16) for (int v = 0; v < V; v++)                                  \
+                    a[v] = fc_vfma_##TAG(wa, fc_load_##TAG(src + v * LANES), a[v]);        \
+            } else if (r == k_h) {                                                         \
+                fc_vec_##TAG wb = fc_splat_##TAG(weights[(r - 1) * k_w + k]);              \
+                FC_UNROLL(16) for (int v = 0; v < V; v++)                                  \
+                    b[v] = fc_vfma_##TAG(wb, fc_load_##TAG(src + v * LANES), b[v]);        \
+            } else {                                                                       \
+                fc_vec_##TAG wa = fc_splat_##TAG(weights[r * k_w + k]);                    \
+                fc_vec_##TAG wb = fc_splat_##TAG(weights[(r - 1) * k_w + k]);              \
+                FC_UNROLL(16) for (int v = 0; v < V; v++) {                                \
+                    fc_vec_##TAG x = fc_load_##TAG(src + v * LANES);                       \
+                    a[v] = fc_vfma_##TAG(wa, x, a[v]);                                     \
+                    b[v] = fc_vfma_##TAG(wb, x, b[v]);                                     \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    FC_UNROLL(16) for (int v = 0; v < V; v++) {                                            \
+        fc_store_##TAG(out_a + j + v * LANES, a[v]);                                       \
+        fc_store_##TAG(out_b + j + v * LANES, b[v]);                                       \
+    }                                                                                      \
+}
+FC_DEFINE_ROW_PAIR_KERNEL(float, f32)
+FC_DEFINE_ROW_PAIR_KERNEL(double, f64)
+
 /* Depthwise steps, for depthwise rows (multiplier 1, any C): M vectors of output values
  * that share their weights. In the flat view of a row (value j = pixel * C + channel),
  * value j's weight is w[tap][j % C], so vectors a whole number of pixels apart need the
