@@ -1202,7 +1202,7 @@ cdef extern from "fastconv_microkernel.h" nogil:
         double* out_a, double* out_b)
 
 cdef enum:
-    ROW_TAPS_MAX = 64    # taps per row-kernel call; longer kernels continue from the output
+    ROW_TAPS_MAX = 1024  # taps per row-kernel call (32x32); longer kernels continue from the output
     ROW_CHUNK_MAX = 128  # the largest ROW_CHUNK of any build
 
 
