@@ -29,7 +29,7 @@ NUMPY_SEC_PER_MAC = {F32: (0.3e-9, 0.085e-9), F64: (0.25e-9, 0.135e-9)}
 # per thread, 1-D (one image row per thread) and 2-D (one channel).
 DIRECT_OVERHEAD = 25e-6
 DIRECT_SEC_PER_MAC = {F32: 1 / 9.4e9, F64: 1 / 4e9}
-DIRECT2D_SEC_PER_MAC = {F32: 1 / 11e9, F64: 1 / 5.8e9}
+DIRECT2D_SEC_PER_MAC = {F32: 1 / 24e9, F64: 1 / 15.7e9}
 # The overlap-save FFT: overhead per call, and seconds per (n log2 n) of one frame of
 # n samples (two real transforms, the product and the copies), per thread. Transforms
 # longer than FFT_CACHE_LENGTH leave the caches: FFT_CACHE_PENALTY more per doubling.
