@@ -144,13 +144,15 @@ def pad_index(size: int, before: int, start: int, stop: int, mode: str) -> np.nd
     return np.where(k < size, k, period - k - (mode == "symmetric"))
 
 
-def source_maps(in_hw: Sequence[int], window: Window, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def source_maps(in_hw: Sequence[int], window: Window,
+                mode: str) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols): ``pad_index`` of every padded position a convolution's windows read,
     from the first, along each axis: what a kernel that pads by index reads."""
-    return tuple(pad_index(size, pad[0], 0, positions_read(0, out, stride, eff)[1], mode)
-                 for size, pad, out, stride, eff in zip(
-                     in_hw, window.pads, window.out_hw, window.stride,
-                     effective_kernel(window.size, window.dilation)))  # type: ignore[return-value]
+    rows, cols = (pad_index(size, pad[0], 0, positions_read(0, out, stride, eff)[1], mode)
+                  for size, pad, out, stride, eff in zip(
+                      in_hw, window.pads, window.out_hw, window.stride,
+                      effective_kernel(window.size, window.dilation)))
+    return rows, cols
 
 
 def interior_range(size: int, eff_kernel: int, stride: int, before: int,

@@ -1202,7 +1202,7 @@ cdef extern from "fastconv_microkernel.h" nogil:
         double* out_a, double* out_b)
 
 cdef enum:
-    ROW_TAPS_MAX = 1024  # taps per row-kernel call (32x32); longer kernels continue from the output
+    ROW_TAPS_MAX = 1024  # taps per row-kernel call (32x32); more continue from the output
     ROW_CHUNK_MAX = 128  # the largest ROW_CHUNK of any build
 
 
@@ -1493,7 +1493,8 @@ cdef void _depthwise_flat_row(const floating* x, const floating* periodic_w,
     _flat_interior(g, &lo, &hi)
     if uniform_w != NULL and _uniform_interior(x, uniform_w, periodic_b, o_row, g, n, oh,
                                                lo, hi):
-        _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo, hi, hi)
+        _depthwise_row_rest(x, periodic_w, periodic_b, period_len, o_row, g, n, oh, lo, hi,
+                            hi)
         return
     stepped = lo
     # The taps whose kernel row lies inside the image: input at output value 0, weights.
@@ -1880,9 +1881,11 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                                   COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64):
             raise ValueError("kernel contract: this layer's kernel pads with zeros only")
         if g.out_h and g.out_w:
-            _check_source_map(row_source, (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1,
+            _check_source_map(row_source,
+                              (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dil_h + 1,
                               g.in_h, "row")
-            _check_source_map(col_source, (g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1,
+            _check_source_map(col_source,
+                              (g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dil_w + 1,
                               g.in_w, "col")
             g.row_source = &row_source[0]
             g.col_source = &col_source[0]
@@ -2027,7 +2030,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t period_len = ROW_CHUNK + g.out_c, tap, i
     cdef floating* periodic = NULL
     if flat_depthwise:
-        periodic = <floating*> malloc((g.k_h * g.k_w + 1) * period_len * sizeof(floating))
+        # The taps' and the bias's periodic rows, then room for uniform_w (below).
+        periodic = <floating*> malloc(((g.k_h * g.k_w + 1) * period_len + g.k_h * g.k_w)
+                                      * sizeof(floating))
         if periodic == NULL:
             free(zeros)
             free(tap_offsets)
@@ -2044,19 +2049,12 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     # NaN weights take the general path.
     cdef floating* uniform_w = NULL
     if flat_depthwise and _one_kernel_per_channel(&w[0, 0, 0, 0], g.k_h * g.k_w, g.out_c):
-        uniform_w = <floating*> malloc(g.k_h * g.k_w * sizeof(floating))
-        if uniform_w == NULL:
-            free(zeros)
-            free(tap_offsets)
-            free(panels)
-            free(wide_panels)
-            free(periodic)
-            raise MemoryError("conv2d: cannot allocate the depthwise kernel's weights")
+        uniform_w = periodic + (g.k_h * g.k_w + 1) * period_len
         for tap in range(g.k_h * g.k_w):
             uniform_w[tap] = (&w[0, 0, 0, 0])[tap * g.out_c]
     # Work items: (part, band) pairs, part-major (see _conv_band), for the register
-    # blocks; (group, row) pairs for column blocks; pairs of rows for depthwise and one-channel pairs;
-    # rows for the other kernels.
+    # blocks; (group, row) pairs for column blocks; pairs of rows for depthwise and
+    # one-channel pairs; rows for the other kernels.
     cdef bint depthwise = cin_g == 1 and cout_g == 1
     cdef bint banded = not (single_channel or depthwise or use_columns)
     cdef bint pairs = (flat_depthwise or single_channel) and _pairs_rows(&g)
@@ -2117,7 +2115,6 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         free(panels)
         free(wide_panels)
         free(periodic)
-        free(uniform_w)
         free(column_w)
         free(column_taps)
         free(column_rows)
