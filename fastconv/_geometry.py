@@ -144,6 +144,15 @@ def pad_index(size: int, before: int, start: int, stop: int, mode: str) -> np.nd
     return np.where(k < size, k, period - k - (mode == "symmetric"))
 
 
+def source_maps_fit(in_hw: Sequence[int], window: Window) -> bool:
+    """Whether ``source_maps`` stays small: along each axis, at most a few times what the
+    image holds and the windows read. (A stride far beyond the kernel over wide padding
+    spans positions that no window reads.)"""
+    eff_hw = effective_kernel(window.size, window.dilation)
+    return all(positions_read(0, out, stride, eff)[1] <= 4 * (size + out * eff)
+               for size, out, stride, eff in zip(in_hw, window.out_hw, window.stride, eff_hw))
+
+
 def source_maps(in_hw: Sequence[int], window: Window,
                 mode: str) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols): ``pad_index`` of every padded position a convolution's windows read,

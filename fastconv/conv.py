@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _blas_threads, _border, _plan, _validate
 from ._geometry import Window, border_strips, conv_window, effective_kernel, \
-    pad_index, positions_read, source_maps
+    pad_index, positions_read, source_maps, source_maps_fit
 from ._plan import METHODS, border_tiles, conv2d_plan, separable_plan
 from ._typing import ArrayLike, IntOrPair, Method, PadMode, Padding
 
@@ -143,7 +143,8 @@ def _conv2d(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any =
     padded = any(window.pads[0] + window.pads[1])
     if padded and pad_mode != "constant" and plan.method == "direct" and \
             plan.kernels.pads_from_source_maps(x4.shape, w.shape, window.stride[1],
-                                               x4.itemsize):
+                                               x4.itemsize) and \
+            source_maps_fit(x4.shape[1:3], window):
         # The kernel takes the border itself: each padded position reads the input row
         # or column that np.pad would copy there.
         rows, cols = source_maps(x4.shape[1:3], window, pad_mode)

@@ -198,7 +198,9 @@ def test_border_pieces_are_split_for_large_strips(monkeypatch, rng):
     ((1, 3, 6, 130), (3, 3), dict(padding="same")),                 # border in chunks
     ((1, 6, 300, 1), (3, 3), dict(padding="same")),                 # one channel, chunks
     ((2, 9, 11, 1), (5, 4), dict(padding=((7, 5), (12, 9)), stride=(2, 3))),
-    ((1, 5, 140, 1), (17, 17), dict(padding="same", dilation=(1, 3))),  # batches of taps
+    ((1, 5, 140, 1), (17, 17), dict(padding="same", dilation=(1, 3))),
+    ((1, 3, 100, 1), (23, 23), dict(padding="same")),                # batches of taps
+    ((1, 3, 100, 3), (23, 23), dict(padding="same")),                # batches of taps
 ])
 def test_kernels_that_take_the_border_themselves(simd, dtype, mode, x_shape, k_hw,
                                                        kwargs, rng):
@@ -220,7 +222,8 @@ def test_kernels_that_take_the_border_themselves(simd, dtype, mode, x_shape, k_h
 @pytest.mark.parametrize("x_shape, k_hw, kwargs", [
     ((1, 23, 90, 3), (3, 3), dict(padding="same", pad_mode="reflect")),
     ((2, 13, 61, 4), (7, 5), dict(padding="same", stride=(2, 1), pad_mode="wrap")),
-    ((1, 24, 100, 3), (17, 17), dict(padding=((3, 9), (2, 12)))),  # batches of taps
+    ((1, 24, 100, 3), (17, 17), dict(padding=((3, 9), (2, 12)))),
+    ((1, 30, 100, 3), (23, 23), dict(padding="same", pad_mode="symmetric")),  # batches
     ((1, 5, 40, 7), (3, 3), dict()),
     ((1, 5, 6, 3), (3, 3), dict(padding="same", pad_mode="edge")),  # too short: general
 ])
@@ -280,7 +283,23 @@ def test_the_kernel_refuses_source_maps_it_would_read_out_of_bounds(rows, cols, 
                                        cols)
 
 
-def test_only_the_flat_depthwise_kernel_takes_source_maps():
+def test_source_maps_only_where_the_windows_read_most_positions(rng):
+    """A stride far beyond the kernel over wide padding would make the maps span
+    positions no window reads: such calls take the border pieces, with the same
+    results."""
+    from fastconv._geometry import conv_window, source_maps_fit
+    assert source_maps_fit((1080, 1920), conv_window((1080, 1920), (3, 3), 1, 1, "same"))
+    wide = conv_window((10, 10), (3, 3), (1, 4096), 1, ((0, 0), (5000, 5000)))
+    assert not source_maps_fit((10, 10), wide)
+    x, w = randn(rng, (1, 10, 10, 1)), randn(rng, (3, 3, 1, 1))
+    got = fastconv.conv2d(x, w, stride=(1, 4096), padding=((0, 0), (5000, 5000)),
+                          pad_mode="wrap")
+    expected = reference.conv2d(x, w, stride=(1, 4096), padding=((0, 0), (5000, 5000)),
+                                pad_mode="wrap")
+    assert_close(got, expected, np.float64, n_terms=9)
+
+
+def test_multi_channel_kernels_take_no_source_maps():
     x, w = np.ones((1, 7, 7, 4)), np.ones((3, 3, 4, 4))
     assert not fastconv._direct.pads_from_source_maps(x.shape, w.shape, 1, 8)
     with pytest.raises(ValueError, match="pads with zeros only"):

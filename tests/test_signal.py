@@ -716,8 +716,9 @@ def test_2d_float32_stays_float32(ops, rng):
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_2d_forced_engines_are_the_ones_that_run(dtype, rng):
     """A policy's engine_2d and strips threshold are what a call runs: the FFT, the
-    direct sum over a whole extended copy and the direct sum with the border in strips
-    each leave their own last bits, and the cost model reports the forced engine."""
+    direct sum over a whole extended copy and the direct sum with a non-zero fill in
+    strips each leave their own last bits, and the cost model reports the forced
+    engine."""
     x, k = rand(rng, (60, 50), dtype), rand(rng, (7, 5), dtype)
     for name in NAMES_2D:
         for mode, boundary in [("same", "symm"), ("full", "wrap"), ("same", "fill")]:
@@ -728,8 +729,13 @@ def test_2d_forced_engines_are_the_ones_that_run(dtype, rng):
                 out[engine] = check_sp(bound(policy), name, x, k, mode, boundary)
             assert (out["fft"] != out["direct"]).any()
             assert (out["fft"] != out["direct-strips"]).any()
-            if boundary != "fill":  # a zero fill needs no extension: no strips
-                assert (out["direct"] != out["direct-strips"]).any()
+            # A zero fill needs no extension, and the kernel reads symm and wrap in
+            # place: no strips either way.
+            np.testing.assert_array_equal(out["direct"], out["direct-strips"])
+        x_fill = check_sp(bound(ENGINE_2D_POLICIES["direct"]), name, x, k, "same", "fill", 1.5)
+        x_strips = check_sp(bound(ENGINE_2D_POLICIES["direct-strips"]), name, x, k, "same",
+                            "fill", 1.5)
+        assert (x_fill != x_strips).any()  # a non-zero fill: extended whole, or in strips
 
 
 @pytest.mark.parametrize("name", NAMES_2D)

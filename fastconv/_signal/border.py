@@ -17,12 +17,16 @@ from .._typing import PadPairs
 FILL, SYMM, WRAP, REFLECT = 0, 1, 2, 4  # SciPy's boundary codes
 
 
+def pad_mode(bval: int) -> str:
+    """The np.pad mode of a non-fill boundary: SciPy's reflect_symm_index and
+    circular_wrap_index (both keep repeating for extensions longer than the image)
+    are np.pad's "symmetric" and "wrap"."""
+    return "wrap" if bval == WRAP else "symmetric"
+
+
 def extension_index(size: int, before: int, after: int, bval: int) -> np.ndarray:
-    """Source index of each extended position, with SciPy's reflect_symm_index /
-    circular_wrap_index (both keep repeating for extensions longer than the image):
-    np.pad's "symmetric" and "wrap"."""
-    mode = "wrap" if bval == WRAP else "symmetric"
-    return _geometry.pad_index(size, before, 0, size + before + after, mode)
+    """Source index of each extended position (``pad_mode``'s)."""
+    return _geometry.pad_index(size, before, 0, size + before + after, pad_mode(bval))
 
 
 def extend(image: np.ndarray, pads: PadPairs, bval: int, fill: np.generic) -> np.ndarray:
@@ -69,7 +73,7 @@ def extended_block(image: np.ndarray, pads: PadPairs, bval: int, fill: np.generi
     """Rows r0..r1-1, columns c0..c1-1 of the extended image."""
     (top, _), (left, _) = pads
     h, w = image.shape
-    mode = "constant" if bval == FILL else "wrap" if bval == WRAP else "symmetric"
+    mode = "constant" if bval == FILL else pad_mode(bval)
     rows = _geometry.pad_index(h, top, r0, r1, mode)
     cols = _geometry.pad_index(w, left, c0, c1, mode)
     return _border.padded_block(image[np.newaxis, :, :, np.newaxis], rows, cols, fill)[0, :, :, 0]

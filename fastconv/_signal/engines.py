@@ -126,6 +126,10 @@ def scipy_correlate2d(image: np.ndarray, kernel: np.ndarray, mode: int, bval: in
     padded = any(p for pair in pads for p in pair)
     if not padded or (bval == border.FILL and fill == 0 and w_finite):
         return _conv2d_single(image, weights, pads, policy)
+    if bval in (border.SYMM, border.WRAP):
+        # np.pad's "symmetric" and "wrap": conv2d's one-channel kernel reads them in
+        # place, every tap a real pixel (so 0 * inf needs no extension either).
+        return _conv2d_single(image, weights, pads, policy, border.pad_mode(bval))
     # SciPy multiplies the kernel by every extended value, fill included (0 * inf = nan):
     # the extension must be real. Large images: conv2d with zero padding, then the
     # border strips (whose windows reach the extension) again over small extended
@@ -147,8 +151,8 @@ def scipy_correlate2d(image: np.ndarray, kernel: np.ndarray, mode: int, bval: in
 
 
 def _conv2d_single(image: np.ndarray, weights: np.ndarray, pads: PadPairs,
-                   policy: Policy) -> np.ndarray:
+                   policy: Policy, pad_mode: str = "constant") -> np.ndarray:
     """conv2d of one 2-D image with one 2-D kernel, as a 2-D array."""
     out = conv2d(image[np.newaxis, :, :, np.newaxis], weights[:, :, np.newaxis, np.newaxis],
-                 padding=pads, workers=policy.threads)
+                 padding=pads, pad_mode=pad_mode, workers=policy.threads)
     return out[0, :, :, 0]

@@ -30,8 +30,9 @@ class Policy:
     split_min_taps: int = 16
     # Spectra transformed per batch of frames: small enough to stay in cache.
     fft_batch_bytes: int = 4 << 20
-    # Images from this size on get a non-zero extension computed in border strips
-    # (5 conv2d calls) instead of as a whole extended copy.
+    # Images from this size on get a non-zero fill computed in border strips (5 conv2d
+    # calls) instead of as a whole extended copy. (symm and wrap need neither: conv2d's
+    # kernel reads them in place.)
     strips_min_pixels: int = 1 << 21
 
     def thread_count(self) -> int:

@@ -1202,7 +1202,9 @@ cdef extern from "fastconv_microkernel.h" nogil:
         double* out_a, double* out_b)
 
 cdef enum:
-    ROW_TAPS_MAX = 1024  # taps per row-kernel call (32x32); more continue from the output
+    # Taps per row-kernel call (pairs up to 21x21); more continue from the output. The
+    # kernels keep up to 8 arrays of this many pointers on the stack: 32 KiB at 512.
+    ROW_TAPS_MAX = 512
     ROW_CHUNK_MAX = 128  # the largest ROW_CHUNK of any build
 
 
@@ -1447,6 +1449,7 @@ cdef inline void _flat_values(Window* g, Window* flat) noexcept nogil:
     flat[0] = g[0]
     flat.in_w, flat.in_c, flat.out_w, flat.out_c = g.in_w * C, 1, g.out_w * C, 1
     flat.dil_w, flat.pad_left, flat.groups = g.dil_w * C, g.pad_left * C, 1
+    flat.col_source = NULL  # indexed by pixel, not by value: no column of it is padding
 
 
 cdef inline bint _uniform_interior(const floating* x, const floating* uniform_w,
