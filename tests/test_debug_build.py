@@ -33,7 +33,7 @@ def _call_kernel(fn, **values):
 
 
 CONV_GEOMETRY = dict(stride=(1, 1), dilation=(1, 1), pad_top_left=(0, 0), groups=1,
-                     rows_per_tile=1, n_threads=1)
+                     rows_per_tile=1, n_threads=1, row_source=None, col_source=None)
 
 
 def test_show_config_reports_the_debug_build(capsys):
