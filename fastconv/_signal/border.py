@@ -12,12 +12,12 @@ from typing import Optional
 import numpy as np
 
 from .. import _border, _geometry
-from .._typing import PadPairs
+from .._typing import PadMode, PadPairs
 
 FILL, SYMM, WRAP, REFLECT = 0, 1, 2, 4  # SciPy's boundary codes
 
 
-def pad_mode(bval: int) -> str:
+def pad_mode(bval: int) -> PadMode:
     """The np.pad mode of a non-fill boundary: SciPy's reflect_symm_index and
     circular_wrap_index (both keep repeating for extensions longer than the image)
     are np.pad's "symmetric" and "wrap"."""

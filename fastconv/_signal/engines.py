@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .._geometry import scipy_pads
-from .._typing import PadPairs
+from .._typing import PadMode, PadPairs
 from ..conv import conv2d
 from . import border, cost
 from .fft import blocks_extent, fft1_correlate1d, fft_correlate
@@ -151,7 +151,7 @@ def scipy_correlate2d(image: np.ndarray, kernel: np.ndarray, mode: int, bval: in
 
 
 def _conv2d_single(image: np.ndarray, weights: np.ndarray, pads: PadPairs,
-                   policy: Policy, pad_mode: str = "constant") -> np.ndarray:
+                   policy: Policy, pad_mode: PadMode = "constant") -> np.ndarray:
     """conv2d of one 2-D image with one 2-D kernel, as a 2-D array."""
     out = conv2d(image[np.newaxis, :, :, np.newaxis], weights[:, :, np.newaxis, np.newaxis],
                  padding=pads, pad_mode=pad_mode, workers=policy.threads)
