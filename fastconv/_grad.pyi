@@ -11,6 +11,8 @@ import numpy.typing as npt
 
 _Float = TypeVar("_Float", np.float32, np.float64)
 
+WEIGHT_LAYOUTS: dict[str, int]
+
 def conv2d_grad_input(
     dy: npt.NDArray[_Float],
     w: npt.NDArray[_Float],
@@ -31,9 +33,10 @@ def conv2d_grad_weight(
     dilation: tuple[SupportsIndex, SupportsIndex],
     pad_top_left: tuple[SupportsIndex, SupportsIndex],
     groups: SupportsIndex,
-    use_blas: bool,
-    rows_per_tile: SupportsIndex,
+    layout: int,
+    band: SupportsIndex,
     n_chunks: SupportsIndex,
+    part_width: SupportsIndex,
     n_threads: int,
 ) -> None: ...
 def max_pool2d_grad(

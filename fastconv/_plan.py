@@ -145,37 +145,21 @@ def pool2d_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[i
 # A group narrower than this (cin_g * cout_g; depthwise is 1) has no matrix product
 # worth a BLAS call: its gradients run a direct loop over channels.
 MIN_BLAS_GROUP = 16
-# conv2d_grad_weight sums the batch in chunks, each into its own partial sum added in
-# a fixed order: the count depends on the shapes only, never on the thread count, so
-# the result is the same bits on any number of threads. It bounds the threads that
-# can share the sum, and the partial sums' memory is capped.
-GRAD_WEIGHT_MAX_CHUNKS = 16
+# conv2d_grad_weight's partial sums (one per chunk of output rows) stay within this.
 GRAD_WEIGHT_PARTIAL_BYTES = 64 << 20
-# grad_weight's GEMM reduces over a tile's rows and rewrites the K x C_out sum per tile:
-# short tiles make it memory-bound (3x3x512x512: 56-row tiles ran 5x slower than torch).
-# So tiles hold at least 256 rows, and as many as fit the patch budget up to 1024.
-GRAD_WEIGHT_MIN_TILE_ROWS = 256
-GRAD_WEIGHT_MAX_TILE_ROWS = 1024
 
 
 @dataclass(frozen=True)
 class GradPlan:
     """How one gradient call runs."""
 
-    use_blas: bool              # GEMM paths; else a direct loop (depthwise)
+    use_blas: bool              # GEMM + col2im; else a direct loop (depthwise)
     threads: int
-    tile_rows: int = 0          # grad_input: dy rows per band; grad_weight: pixels per tile
-    chunks: int = 1             # grad_weight: partial sums
+    tile_rows: int = 0          # dy rows per band
 
 
 def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
     return w_shape[2] * (w_shape[3] // groups) >= MIN_BLAS_GROUP
-
-
-# grad_weight's GEMM has M = KH*KW*C_in/groups rows: when that is short OpenBLAS runs
-# it far below peak (3x3x1x32 on MNIST, M = 9: 7x slower than PyTorch) and the direct
-# loop, vectorized over the output channels, wins; the 7x7x3x64 stem (M = 147) is the
-# other way round (5x). SHORT_REDUCTION (64) is the limit conv2d's plan uses.
 
 
 def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int,
@@ -225,23 +209,74 @@ def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],
     return GradPlan(True, threads_for(workers, macs, parallel), band_rows)
 
 
+@dataclass(frozen=True)
+class WeightGradPlan:
+    """How one conv2d_grad_weight call runs (see _grad.conv2d_grad_weight_outer)."""
+
+    layout: str        # which operand the micro-kernel broadcasts, and the sums' layout
+    threads: int
+    band: int          # output rows (pixels, for the im2col layouts) a pass keeps in cache
+    chunks: int        # partial sums over consecutive rows: the result depends on this
+    part_width: int    # columns of one work item (a multiple of 16)
+
+
+# Below this many input channels per group a tap's channels are too few values to
+# broadcast against each loaded vector of dy (the loads would bind), so the sums run
+# over whole receptive fields, packed as im2col packs them.
+WEIGHT_MIN_TAP_CHANNELS = 8
+# A pass's vectors of dy (or of x, flipped) stay about this size, so that they stay in
+# cache while the register blocks of the other side go by. Measured on one core
+# (AVX-512, float32, interleaved): 8 rows of ResNet's 28x28x128 layer ran at 187 GFLOP/s
+# against 96 for 1 row; 56x56x64 was flat from 1 to 32 rows (110-125).
+WEIGHT_PANEL_BYTES = 64 << 10
+# Work items (chunk x part) to share among threads; the chunks, which fix the
+# rounding, come from the shape alone.
+WEIGHT_ITEMS = 8
+WEIGHT_MAX_CHUNKS = 16
+# Columns per item: wide enough that a pass loads whole register blocks of dy.
+WEIGHT_PART_WIDTH = 64
+
+
+def _lane_use(n: int, lanes: int = 16) -> float:
+    return n / (-(-n // lanes) * lanes)
+
+
 def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
-                     dy_hw: tuple[int, int], dtype: np.dtype, groups: int,
-                     workers: Optional[int] = None) -> GradPlan:
-    """conv2d_grad_weight: tiles of output pixels, grouped in chunks (see above)."""
-    k_h, k_w, cin_per_group, c_out = w_shape
-    k_len = k_h * k_w * cin_per_group
-    pixels = x_shape[0] * dy_hw[0] * dy_hw[1]
+                     dy_hw: tuple[int, int], stride_h: int, dtype: np.dtype, groups: int,
+                     workers: Optional[int] = None) -> WeightGradPlan:
+    """conv2d_grad_weight: a sum over output pixels of outer products (x's channels or
+    receptive fields times dy's), held in registers by fastconv_outer.h's kernels."""
+    k_h, k_w, cin_g, c_out = w_shape
+    cout_g = c_out // groups
+    batch, _, in_w, c_in = x_shape
     itemsize = np.dtype(dtype).itemsize
-    rows = max(GRAD_WEIGHT_MIN_TILE_ROWS,
-               min(GRAD_WEIGHT_MAX_TILE_ROWS, IM2COL_TILE_BYTES // max(1, k_len * itemsize)))
-    rows = min(rows, BLAS_INT_MAX // max(1, k_len))
-    n_tiles = -(-pixels // rows)
-    w_bytes = max(1, k_len * c_out * itemsize)
-    chunks = max(1, min(GRAD_WEIGHT_MAX_CHUNKS, n_tiles, 1 + GRAD_WEIGHT_PARTIAL_BYTES // w_bytes))
-    macs = pixels * k_len * c_out
-    use_blas = _blas_worthy(w_shape, groups) and k_len >= SHORT_REDUCTION
-    return GradPlan(use_blas, threads_for(workers, macs, chunks), rows, chunks)
+    k_len = k_h * k_w * cin_g
+    if groups > 1 and cin_g == 1 and cout_g == 1:
+        layout, width = "depthwise", groups
+    elif cin_g >= WEIGHT_MIN_TAP_CHANNELS:
+        # Broadcast the narrower side when that fills more vector lanes (64 -> 3).
+        flip = _lane_use(cin_g) > _lane_use(cout_g) and cin_g > cout_g
+        layout, width = ("by_tap_flipped", cin_g) if flip else ("by_tap", cout_g)
+    else:
+        flip = _lane_use(k_len) > _lane_use(cout_g) and k_len > cout_g
+        layout, width = ("by_field_flipped", k_len) if flip else ("by_field", cout_g)
+    if layout.startswith("by_field"):
+        units = batch * dy_hw[0] * dy_hw[1]
+        band = max(16, WEIGHT_PANEL_BYTES // (min(width, 64) * itemsize))
+        # Each item packs its own fields: split the columns only by group.
+        parts_per_group = 1
+    else:
+        units = batch * dy_hw[0]
+        band = max(1, WEIGHT_PANEL_BYTES // (dy_hw[1] * min(width, 64) * itemsize))
+        parts_per_group = max(1, min(8, width // WEIGHT_PART_WIDTH))
+    part_width = -(-(-(-width // parts_per_group)) // 16) * 16
+    parts = -(-width // part_width) * (1 if layout == "depthwise" else groups)
+    sum_bytes = max(1, k_len * (-(-c_out // 16) * 16) * itemsize)
+    chunks = max(1, min(WEIGHT_MAX_CHUNKS, units, -(-WEIGHT_ITEMS // parts),
+                        GRAD_WEIGHT_PARTIAL_BYTES // sum_bytes))
+    macs = batch * dy_hw[0] * dy_hw[1] * k_len * c_out
+    return WeightGradPlan(layout, threads_for(workers, macs, chunks * parts), band, chunks,
+                          part_width)
 
 
 def pool_grad_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[int, int],

@@ -256,7 +256,8 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
     if x4.size == 0 or dy4.size == 0:  # no images: an empty sum
         target[...] = 0
         return _validate.finish(target, result)
-    plan = grad_weight_plan(x4.shape, kshape, window.out_hw, dtype, n_groups, n_workers)
+    plan = grad_weight_plan(x4.shape, kshape, window.out_hw, window.stride[0], dtype, n_groups,
+                            n_workers)
     x4 = np.ascontiguousarray(x4, dtype=dtype)
     dy4 = np.ascontiguousarray(dy4, dtype=dtype)
     pad_top_left = window.pad_top_left
@@ -266,9 +267,10 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
         x4 = np.pad(x4, ((0, 0), window.pads[0], window.pads[1], (0, 0)))
         pad_top_left = (0, 0)
     with _blas_threads.single_threaded_blas():
-        _kernels().conv2d_grad_weight(x4, dy4, target, window.stride, window.dilation,
-                                 pad_top_left, n_groups, plan.use_blas, plan.tile_rows,
-                                 plan.chunks, plan.threads)
+        kernels = _kernels()
+        kernels.conv2d_grad_weight(x4, dy4, target, window.stride, window.dilation,
+                                   pad_top_left, n_groups, kernels.WEIGHT_LAYOUTS[plan.layout],
+                                   plan.band, plan.chunks, plan.part_width, plan.threads)
     return _validate.finish(target, result)
 
 

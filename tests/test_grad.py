@@ -15,7 +15,7 @@ import fastconv
 import fastconv.grad
 from fastconv import reference
 from fastconv._geometry import conv_window
-from fastconv.grad import _grad_input
+from fastconv.grad import _grad_input, _kernels as grad_kernels
 from fastconv._plan import grad_input_method, grad_input_plan, grad_weight_plan
 from _hypothesis_profiles import budget
 from conftest import DTYPES, assert_close, randn
@@ -107,14 +107,54 @@ def _paths(x_shape, w_shape, kwargs):
     plan = grad_input_plan(x_shape, w_shape, window.out_hw, window.stride[0],
                            window.dilation[0], np.dtype(np.float32), groups)
     input_path = "col2im" if plan.use_blas else "direct"
-    plan = grad_weight_plan(x_shape, w_shape, window.out_hw, np.dtype(np.float32), groups)
-    return input_path, "gemm" if plan.use_blas else "direct"
+    weight_plan = grad_weight_plan(x_shape, w_shape, window.out_hw, window.stride[0],
+                                   np.dtype(np.float32), groups)
+    return input_path, weight_plan.layout
 
 
 def test_the_cases_cover_every_kernel_path():
     paths = [_paths(*case) for case in CONV_CASES]
     assert {p[0] for p in paths} == {"col2im", "direct"}
-    assert {p[1] for p in paths} == {"gemm", "direct"}
+    assert {p[1] for p in paths} == set(grad_kernels().WEIGHT_LAYOUTS)
+
+
+# Wider layers: channel counts that leave a partial vector (20, 33, 70) and uneven
+# register blocks (20 = 7 + 7 + 6), images smaller than a band, one layout each.
+WIDE_WEIGHT_CASES = [
+    ((3, 5, 6, 20), (3, 3, 20, 40), {"padding": "same"}, "by_tap"),
+    ((5, 4, 4, 24), (1, 1, 24, 33), {}, "by_tap"),
+    ((2, 7, 6, 70), (3, 3, 70, 5), {"stride": 2, "padding": 1}, "by_tap_flipped"),
+    ((2, 9, 8, 1), (3, 3, 1, 20), {"dilation": 2, "padding": "same"}, "by_field"),
+    ((2, 8, 8, 12), (3, 3, 3, 4), {"groups": 4, "padding": "same"}, "by_field_flipped"),
+    ((2, 6, 6, 70), (3, 3, 1, 70), {"groups": 70, "padding": "same"}, "depthwise"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, layout", WIDE_WEIGHT_CASES,
+                         ids=[c[3] for c in WIDE_WEIGHT_CASES])
+def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwargs, layout,
+                                                     dtype):
+    """The kernel's bands, column parts and threads change how the work is cut, never
+    the result: each value adds its pixels in the same order. And it is the gradient."""
+    x, _, dy = _conv_data(rng, x_shape, w_shape, kwargs)
+    window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1),
+                         kwargs.get("dilation", 1), kwargs.get("padding", "valid"))
+    groups = kwargs.get("groups", 1)
+    assert _paths(x_shape, w_shape, kwargs)[1] == layout
+    kernels = grad_kernels()
+    xs, dys = x.astype(dtype), dy.astype(dtype)
+    results = []
+    for band, part_width, threads in [(1, 16, 1), (2, 16, 2), (3, 64, 2), (1000, 128, 1)]:
+        dw = np.full(w_shape, np.nan, dtype)
+        kernels.conv2d_grad_weight(xs, dys, dw, window.stride, window.dilation,
+                                   window.pad_top_left, groups, kernels.WEIGHT_LAYOUTS[layout],
+                                   band, 3, part_width, threads)
+        results.append(dw)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    expected = reference.conv2d_grad_weight(x, dy, w_shape, **kwargs)
+    assert_close(results[0], expected, dtype, n_terms=dy.size // dy.shape[-1])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -342,7 +382,7 @@ def test_grad_weight_is_the_same_bits_on_any_thread_count(x_shape, w_shape, kwar
     x = rng.standard_normal(x_shape).astype(dtype)
     dy = rng.standard_normal(fastconv.conv2d(x, np.zeros(w_shape, dtype), **kwargs).shape
                              ).astype(dtype)
-    plan = grad_weight_plan(x.shape, w_shape, dy.shape[1:3], np.dtype(dtype),
+    plan = grad_weight_plan(x.shape, w_shape, dy.shape[1:3], 1, np.dtype(dtype),
                             kwargs.get("groups", 1), workers=2)
     assert plan.chunks > 1 and plan.threads == 2, plan   # the test needs a real split
     one = fastconv.conv2d_grad_weight(x, dy, w_shape, workers=1, **kwargs)

@@ -8,14 +8,16 @@ Depthwise layers go by dx rows instead: for one dx row, a kernel row kh meets a 
 row only when ih + pad_top - kh*dh is a multiple of the stride, and a kernel column
 meets one stride phase of the row's columns, which read consecutive dy pixels.
 
-conv2d_grad_weight packs a tile of receptive fields (im2col, as the forward pass)
-and adds patches^T @ dy_tile into a partial sum. The tiles are cut into chunks
-whose number the caller fixes independently of the thread count; each chunk sums its
-tiles in order into its own partial sum, and the partial sums are added in chunk
-order. The result is therefore the same bits on any number of threads.
+conv2d_grad_weight is a sum over output pixels of outer products: per kernel tap, x's
+channels times dy's, or for narrow inputs the receptive fields (packed as im2col packs
+them) times dy's. fastconv_outer.h's micro-kernels keep a block of the sum in registers
+over a run of pixels; depthwise layers multiply channel by channel. The output rows are
+cut into chunks whose number the caller fixes independently of the thread count; each
+chunk sums its rows in order into its own partial sum, and the partial sums are added
+in chunk order. The result is therefore the same bits on any number of threads.
 
-Depthwise layers (one input and one output channel per group) have no matrix
-product worth a BLAS call: both gradients run a direct loop over channels instead.
+Depthwise layers' input gradient has no matrix product worth a BLAS call: it runs a
+direct loop over channels.
 
 Pooling gradients own (image, channel block) pairs, so windows that overlap add up
 without two threads touching one value.
@@ -233,141 +235,291 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
 # ---------------------------------------------------------------------------
 # conv2d_grad_weight
 # ---------------------------------------------------------------------------
-cdef void _weight_sum_blas(const floating* x, const floating* dy, floating* acc, Window* g,
-                           Py_ssize_t first_row, Py_ssize_t end_row, Py_ssize_t rows_per_tile,
-                           floating* patches) noexcept nogil:
-    """acc = sum over output pixels [first_row, end_row) of field^T dy, tile by tile."""
+cdef extern from "fastconv_outer.h" nogil:
+    # steps: (column, row, plane) strides of a run of pixels; extent: (columns, rows, planes).
+    void outer_sum_f32 "fc_outer_sum_f32"(Py_ssize_t m, Py_ssize_t n, const float* a,
+                                          const Py_ssize_t* a_steps, const float* b,
+                                          const Py_ssize_t* b_steps, const Py_ssize_t* extent,
+                                          float* c, Py_ssize_t ldc)
+    void outer_sum_f64 "fc_outer_sum_f64"(Py_ssize_t m, Py_ssize_t n, const double* a,
+                                          const Py_ssize_t* a_steps, const double* b,
+                                          const Py_ssize_t* b_steps, const Py_ssize_t* extent,
+                                          double* c, Py_ssize_t ldc)
+    void product_sum_f32 "fc_product_sum_f32"(Py_ssize_t n, const float* a,
+                                              const Py_ssize_t* a_steps, const float* b,
+                                              const Py_ssize_t* b_steps,
+                                              const Py_ssize_t* extent, float* c)
+    void product_sum_f64 "fc_product_sum_f64"(Py_ssize_t n, const double* a,
+                                              const Py_ssize_t* a_steps, const double* b,
+                                              const Py_ssize_t* b_steps,
+                                              const Py_ssize_t* extent, double* c)
+
+
+# The layouts' numbers, for the plan (fastconv._plan names them).
+WEIGHT_LAYOUTS = {"by_tap": 0, "by_tap_flipped": 1, "by_field": 2, "by_field_flipped": 3,
+                  "depthwise": 4}
+
+
+cdef enum:
+    SUM_ROW_ALIGN = 16   # the partial sums' rows are whole vectors on every build
+
+
+cdef enum Layout:
+    # How the weight gradient's partial sums are laid out, and which operand the
+    # micro-kernel broadcasts (a) and which it loads as vectors (b):
+    BY_TAP = 0             # per tap, a = x's channels, b = dy's: rows (tap, c), columns o
+    BY_TAP_FLIPPED = 1     # per tap, a = dy's channels, b = x's: rows (tap, o), columns c
+    BY_FIELD = 2           # a = receptive fields (im2col), b = dy: rows (tap, c), columns o
+    BY_FIELD_FLIPPED = 3   # a = dy, b = receptive fields: rows o, columns (tap, c)
+    DEPTHWISE = 4          # one channel meets one: rows tap, columns the channels
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+    return (n + step - 1) // step * step
+
+
+cdef inline void _outer_sum(Py_ssize_t m, Py_ssize_t n, const floating* a,
+                            const Py_ssize_t* a_steps, const floating* b,
+                            const Py_ssize_t* b_steps, const Py_ssize_t* extent, floating* c,
+                            Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        outer_sum_f32(m, n, a, a_steps, b, b_steps, extent, c, ldc)
+    else:
+        outer_sum_f64(m, n, a, a_steps, b, b_steps, extent, c, ldc)
+
+
+cdef inline void _product_sum(Py_ssize_t n, const floating* a, const Py_ssize_t* a_steps,
+                              const floating* b, const Py_ssize_t* b_steps,
+                              const Py_ssize_t* extent, floating* c) noexcept nogil:
+    if floating is float:
+        product_sum_f32(n, a, a_steps, b, b_steps, extent, c)
+    else:
+        product_sum_f64(n, a, a_steps, b, b_steps, extent, c)
+
+
+cdef struct SumShape:
+    # The partial sums of one layout: element (grp, tap, c, o) of the weight gradient is
+    # at grp * s_grp + tap * s_tap + c * s_c + o * s_o of a buffer of `size` values.
+    Py_ssize_t ldc, size, s_grp, s_tap, s_c, s_o
+    Py_ssize_t width      # b's values per group (the columns a part splits)
+
+
+cdef SumShape _sum_shape(const Window* g, int layout) noexcept nogil:
+    cdef SumShape s
+    cdef Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+    cdef Py_ssize_t taps = g.k_h * g.k_w
+    if layout == BY_TAP or layout == BY_FIELD:
+        s.width = cout_g
+        s.ldc = _round_up(cout_g, SUM_ROW_ALIGN)
+        s.s_o, s.s_c, s.s_tap = 1, s.ldc, cin_g * s.ldc
+        s.s_grp = taps * s.s_tap
+    elif layout == BY_TAP_FLIPPED:
+        s.width = cin_g
+        s.ldc = _round_up(cin_g, SUM_ROW_ALIGN)
+        s.s_c, s.s_o, s.s_tap = 1, s.ldc, cout_g * s.ldc
+        s.s_grp = taps * s.s_tap
+    elif layout == BY_FIELD_FLIPPED:
+        s.width = taps * cin_g
+        s.ldc = _round_up(taps * cin_g, SUM_ROW_ALIGN)
+        s.s_c, s.s_tap, s.s_o = 1, cin_g, s.ldc
+        s.s_grp = cout_g * s.ldc
+    else:   # DEPTHWISE: the groups are the channels
+        s.width = g.groups
+        s.ldc = _round_up(g.groups, SUM_ROW_ALIGN)
+        s.s_grp, s.s_tap, s.s_c, s.s_o = 1, s.ldc, 0, 0
+    s.size = g.groups * s.s_grp if layout != DEPTHWISE else taps * s.ldc
+    return s
+
+
+cdef inline Py_ssize_t _tap_rows(const Window* g, Py_ssize_t kh, Py_ssize_t oh0,
+                                 Py_ssize_t oh1, Py_ssize_t* first) noexcept nogil:
+    """The output rows in [oh0, oh1) whose kernel row kh reads an input row inside the
+    image: first[0], first[0] + 1, ...; returns how many (maybe 0)."""
+    cdef Py_ssize_t offset = kh * g.dil_h - g.pad_top   # ih = oh * stride + offset
+    cdef Py_ssize_t lo = _floor_div(-offset + g.stride_h - 1, g.stride_h)
+    cdef Py_ssize_t hi = _floor_div(g.in_h - 1 - offset, g.stride_h) + 1
+    lo = max(lo, oh0)
+    hi = min(hi, oh1)
+    first[0] = lo
+    return hi - lo if hi > lo else 0
+
+
+cdef void _weight_band_by_tap(const floating* x, const floating* dy, floating* acc,
+                              const Window* g, int layout, const SumShape* s,
+                              Py_ssize_t n, Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
+                              Py_ssize_t grp, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """Add output rows [oh0, oh1) of images n .. n + images - 1 to the sums of group grp's
+    columns [j0, j1), tap by tap: each tap's pixels are a 3-D strided run of x and of dy."""
+    cdef:
+        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+        Py_ssize_t kh, kw, oh_first, ow_first, iw_first, tap
+        Py_ssize_t x_steps[3]
+        Py_ssize_t dy_steps[3]
+        Py_ssize_t extent[3]
+        const floating* xp
+        const floating* dyp
+        floating* c
+    x_steps[0] = g.stride_w * g.in_c
+    x_steps[1] = g.stride_h * g.in_w * g.in_c
+    x_steps[2] = g.in_h * g.in_w * g.in_c
+    dy_steps[0] = g.out_c
+    dy_steps[1] = g.out_w * g.out_c
+    dy_steps[2] = g.out_h * g.out_w * g.out_c
+    extent[2] = images
+    for kh in range(g.k_h):
+        extent[1] = _tap_rows(g, kh, oh0, oh1, &oh_first)
+        if extent[1] == 0:
+            continue
+        for kw in range(g.k_w):
+            extent[0] = _tap_columns(g, kw, &ow_first, &iw_first)
+            if extent[0] == 0:
+                continue
+            tap = kh * g.k_w + kw
+            xp = x + pixel_offset(g, n, input_row(g, oh_first, kh), iw_first)
+            dyp = dy + ((n * g.out_h + oh_first) * g.out_w + ow_first) * g.out_c
+            c = acc + grp * s.s_grp + tap * s.s_tap
+            if layout == DEPTHWISE:
+                _product_sum(j1 - j0, xp + j0, x_steps, dyp + j0, dy_steps, extent, c + j0)
+            elif layout == BY_TAP:
+                _outer_sum(cin_g, j1 - j0, xp + grp * cin_g, x_steps,
+                           dyp + grp * cout_g + j0, dy_steps, extent, c + j0, s.ldc)
+            else:   # BY_TAP_FLIPPED
+                _outer_sum(cout_g, j1 - j0, dyp + grp * cout_g, dy_steps,
+                           xp + grp * cin_g + j0, x_steps, extent, c + j0, s.ldc)
+
+
+cdef void _weight_tile_by_field(const floating* x, const floating* dy, floating* acc,
+                                Window* g, int layout, const SumShape* s,
+                                Py_ssize_t first, Py_ssize_t n_pixels, Py_ssize_t grp,
+                                Py_ssize_t j0, Py_ssize_t j1, floating* fields) noexcept nogil:
+    """Add output pixels [first, first + n_pixels) to the sums of group grp's columns
+    [j0, j1), through their receptive fields packed as im2col does."""
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
-        Py_ssize_t first, n_rows, grp
-        floating beta = 0   # the first tile overwrites: acc needs no zeroing
-        bint pointwise = _is_pointwise(g)
-    first = first_row
-    while first < end_row:
-        n_rows = min(rows_per_tile, end_row - first)
-        for grp in range(g.groups):
-            if pointwise:
-                # A 1x1 kernel reads each pixel once, in output order: x is the patch matrix.
-                gemm_rowmajor_op(True, False, <int> cin_g, <int> cout_g, <int> n_rows,
-                                 x + first * g.in_c + grp * cin_g, <int> g.in_c,
-                                 dy + first * g.out_c + grp * cout_g, <int> g.out_c,
-                                 beta, acc + grp * cout_g, <int> g.out_c)
-            else:
-                pack_patches(x, g, first, n_rows, grp, patches)
-                gemm_rowmajor_op(True, False, <int> k_len, <int> cout_g, <int> n_rows,
-                                 patches, <int> k_len,
-                                 dy + first * g.out_c + grp * cout_g, <int> g.out_c,
-                                 beta, acc + grp * cout_g, <int> g.out_c)
-        beta = 1
-        first += n_rows
-
-
-cdef void _weight_sum_direct(const floating* x, const floating* dy, floating* acc, Window* g,
-                             Py_ssize_t first_row, Py_ssize_t end_row) noexcept nogil:
-    """acc = sum over output pixels [first_row, end_row) of field^T dy, pixel by pixel."""
-    cdef:
-        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
-        Py_ssize_t plane = g.out_h * g.out_w
-        Py_ssize_t m, n, oh, ow, kh, kw, ih, iw, grp, c, o, ch
-        Py_ssize_t channels = g.out_c   # a local bound, so that the loop vectorizes
-        const floating* x_px
-        const floating* dy_px
-        floating* acc_tap
-        floating xv
-    memset(acc, 0, g.k_h * g.k_w * cin_g * g.out_c * sizeof(floating))
-    for m in range(first_row, end_row):
-        n = m // plane
-        oh = (m % plane) // g.out_w
-        ow = m % g.out_w
-        dy_px = dy + m * g.out_c
-        for kh in range(g.k_h):
-            ih = input_row(g, oh, kh)
-            if not inside(ih, g.in_h):
-                continue
-            for kw in range(g.k_w):
-                iw = input_col(g, ow, kw)
-                if not inside(iw, g.in_w):
-                    continue
-                x_px = x + pixel_offset(g, n, ih, iw)
-                acc_tap = acc + (kh * g.k_w + kw) * cin_g * g.out_c
-                if cin_g == 1 and cout_g == 1:
-                    for ch in range(channels):
-                        acc_tap[ch] += x_px[ch] * dy_px[ch]
-                else:
-                    for grp in range(g.groups):
-                        for c in range(cin_g):
-                            xv = x_px[grp * cin_g + c]
-                            for o in range(cout_g):
-                                acc_tap[c * channels + grp * cout_g + o] += (
-                                    xv * dy_px[grp * cout_g + o])
+        const floating* dyp = dy + first * g.out_c + grp * cout_g
+        floating* c = acc + grp * s.s_grp
+        Py_ssize_t field_steps[3]
+        Py_ssize_t dy_steps[3]
+        Py_ssize_t extent[3]
+    field_steps[0], field_steps[1], field_steps[2] = k_len, 0, 0
+    dy_steps[0], dy_steps[1], dy_steps[2] = g.out_c, 0, 0
+    extent[0], extent[1], extent[2] = n_pixels, 1, 1
+    pack_patches(x, g, first, n_pixels, grp, fields)
+    if layout == BY_FIELD:
+        _outer_sum(k_len, j1 - j0, fields, field_steps, dyp + j0, dy_steps, extent, c + j0, s.ldc)
+    else:   # BY_FIELD_FLIPPED
+        _outer_sum(cout_g, j1 - j0, dyp, dy_steps, fields + j0, field_steps, extent, c + j0,
+                   s.ldc)
 
 
 def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
                        floating[:, :, :, ::1] dw, tuple stride, tuple dilation,
-                       tuple pad_top_left, Py_ssize_t groups, bint use_blas,
-                       Py_ssize_t rows_per_tile, Py_ssize_t n_chunks, int n_threads):
-    """dw = the adjoint of conv2d(x, .) applied to dy, written in place.
+                       tuple pad_top_left, Py_ssize_t groups, int layout, Py_ssize_t band,
+                       Py_ssize_t n_chunks, Py_ssize_t part_width, int n_threads):
+    """dw = the adjoint of conv2d(x, .) applied to dy, written in place, by outer-product
+    micro-kernels (fastconv_outer.h) with the partial sums in registers.
 
-    The N*OH*OW output pixels are cut into tiles of ``rows_per_tile`` and the tiles
-    into ``n_chunks`` consecutive chunks; the result depends on those two numbers and
-    not on ``n_threads``. Workspace: (n_chunks - 1) partial sums, plus one tile of
-    patches per thread on the BLAS path.
+    The work is (chunk, part) items: the output rows (the pixels, for the im2col
+    layouts) are cut into ``n_chunks`` consecutive chunks, each with its own partial
+    sum, and each group's b columns into parts of ``part_width`` values (a multiple of
+    16). A chunk goes through its rows ``band`` rows (pixels) at a time, so that their
+    input stays in cache across the taps. The partial sums are added in chunk order:
+    the result depends on ``n_chunks`` alone, not on ``n_threads``, ``band`` or the parts.
+    Workspace: the n_chunks partial sums, and per thread one band of receptive fields
+    for the im2col layouts.
     """
     cdef Window g = make_window(x.shape, dy.shape, (dw.shape[0], dw.shape[1]),
                                 stride, dilation, pad_top_left, groups)
     check_conv_contract(&g, dw.shape[2], dw.shape[3], dy.shape[3])
-    if x.shape[0] != dy.shape[0] or n_threads < 1 or n_chunks < 1:
-        raise ValueError("kernel contract: x and dy batch sizes differ, or n_threads or "
-                         "n_chunks < 1")
-    if rows_per_tile < 1 or rows_per_tile > 2**31 - 1:
-        raise ValueError("kernel contract: rows_per_tile must fit a BLAS int")
+    if x.shape[0] != dy.shape[0] or n_threads < 1 or n_chunks < 1 or band < 1:
+        raise ValueError("kernel contract: x and dy batch sizes differ, or n_threads, "
+                         "n_chunks or band < 1")
+    if layout < BY_TAP or layout > DEPTHWISE or part_width < 1 or part_width % SUM_ROW_ALIGN:
+        raise ValueError("kernel contract: unknown layout, or part_width not a positive "
+                         "multiple of 16")
     cdef:
-        Py_ssize_t total_rows = g.batch * g.out_h * g.out_w
-        Py_ssize_t w_size = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
-        Py_ssize_t k_len = g.k_h * g.k_w * (g.in_c // g.groups)
-        Py_ssize_t n_tiles = (total_rows + rows_per_tile - 1) // rows_per_tile
-        Py_ssize_t chunk, first_tile, end_tile, i, j
+        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+        bint by_field = layout == BY_FIELD or layout == BY_FIELD_FLIPPED
+    if layout == DEPTHWISE and (cin_g != 1 or cout_g != 1):
+        raise ValueError("kernel contract: the depthwise layout needs one channel per group")
+    cdef:
+        SumShape s = _sum_shape(&g, layout)
+        Py_ssize_t k_len = g.k_h * g.k_w * cin_g
+        Py_ssize_t units = g.batch * g.out_h * (g.out_w if by_field else 1)
+        Py_ssize_t parts_per_group = (s.width + part_width - 1) // part_width
+        Py_ssize_t n_parts = parts_per_group * (1 if layout == DEPTHWISE else g.groups)
+        Py_ssize_t item, chunk, part, grp, j0, j1, u, u_end, step, n, oh, i, q, kh, kw, c, o
+        Py_ssize_t later, images, rows, base
+        Py_ssize_t w_row = dw.shape[3], w_size = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
+        Py_ssize_t fields_size = band * k_len if by_field else 0
         int team
-        floating* partial = NULL
-        floating* patches = NULL
-        floating* acc
+        floating* sums = NULL
+        floating* fields = NULL
         floating* out = &dw[0, 0, 0, 0]
-    if total_rows == 0:
+        floating* chunk_sum
+        floating total
+    if units == 0:
         memset(out, 0, w_size * sizeof(floating))
         return
-    n_chunks = min(n_chunks, n_tiles)
-    team = <int> min(<Py_ssize_t> n_threads, n_chunks)
+    n_chunks = min(n_chunks, units)
+    team = <int> min(<Py_ssize_t> n_threads, n_chunks * n_parts)
     try:
-        if n_chunks > 1:
-            partial = <floating*> malloc((n_chunks - 1) * w_size * sizeof(floating))
-            if partial == NULL:
-                raise MemoryError("conv2d_grad_weight: cannot allocate the partial sums")
-        if use_blas:
-            patches = <floating*> malloc(team * rows_per_tile * k_len * sizeof(floating))
-            if patches == NULL:
-                raise MemoryError("conv2d_grad_weight: cannot allocate the patch tiles")
+        sums = <floating*> malloc(n_chunks * s.size * sizeof(floating))
+        if sums == NULL:
+            raise MemoryError("conv2d_grad_weight: cannot allocate the partial sums")
+        if by_field:
+            fields = <floating*> malloc(team * fields_size * sizeof(floating))
+            if fields == NULL:
+                raise MemoryError("conv2d_grad_weight: cannot allocate the receptive fields")
         with nogil:
-            for chunk in prange(n_chunks, num_threads=team, schedule="dynamic"):
-                first_tile = chunk * n_tiles // n_chunks
-                end_tile = (chunk + 1) * n_tiles // n_chunks
-                acc = out if chunk == 0 else partial + (chunk - 1) * w_size
-                if use_blas:
-                    _weight_sum_blas(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], acc, &g,
-                                     first_tile * rows_per_tile,
-                                     min(end_tile * rows_per_tile, total_rows), rows_per_tile,
-                                     patches + threadid() * rows_per_tile * k_len)
-                else:
-                    _weight_sum_direct(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], acc, &g,
-                                       first_tile * rows_per_tile,
-                                       min(end_tile * rows_per_tile, total_rows))
-            # The fixed-order reduction: chunk 1, then 2, ... into chunk 0's sum.
-            for i in prange(w_size, num_threads=team, schedule="static"):
-                for j in range(n_chunks - 1):
-                    out[i] = out[i] + partial[j * w_size + i]
+            for chunk in prange(n_chunks, num_threads=team, schedule="static"):
+                memset(sums + chunk * s.size, 0, s.size * sizeof(floating))
+            for item in prange(n_chunks * n_parts, num_threads=team, schedule="dynamic"):
+                chunk = item // n_parts
+                part = item % n_parts
+                grp = 0 if layout == DEPTHWISE else part // parts_per_group
+                j0 = (part % parts_per_group) * part_width
+                j1 = min(j0 + part_width, s.width)
+                chunk_sum = sums + chunk * s.size
+                u = chunk * units // n_chunks
+                u_end = (chunk + 1) * units // n_chunks
+                while u < u_end:
+                    if by_field:
+                        step = min(band, u_end - u)
+                        _weight_tile_by_field(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum, &g, layout,
+                                              &s, u, step, grp, j0, j1,
+                                              fields + threadid() * fields_size)
+                    else:
+                        # A band of output rows within one image, or of whole images.
+                        n = u // g.out_h
+                        oh = u % g.out_h
+                        images = 1
+                        if oh == 0 and u_end - u >= g.out_h and band >= g.out_h:
+                            images = max(1, min(band // g.out_h, (u_end - u) // g.out_h))
+                            rows = g.out_h
+                        else:
+                            rows = min(band, u_end - u, g.out_h - oh)
+                        _weight_band_by_tap(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum, &g,
+                                            layout, &s, n, images, oh, oh + rows, grp, j0, j1)
+                        step = images * rows
+                    u = u + step
+            # dw[kh, kw, c, grp * cout_g + o]: the partial sums added in chunk order.
+            for i in prange(w_size // w_row, num_threads=team, schedule="static"):
+                kh = i // (g.k_w * cin_g)
+                kw = (i // cin_g) % g.k_w
+                c = i % cin_g
+                for grp in range(g.groups):
+                    base = grp * s.s_grp + (kh * g.k_w + kw) * s.s_tap + c * s.s_c
+                    for o in range(cout_g):
+                        q = base + o * s.s_o
+                        total = sums[q]
+                        for later in range(1, n_chunks):
+                            total = total + sums[later * s.size + q]
+                        out[i * w_row + grp * cout_g + o] = total
     finally:
-        free(partial)
-        free(patches)
+        free(sums)
+        free(fields)
 
 
 # ---------------------------------------------------------------------------

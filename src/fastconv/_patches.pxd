@@ -16,6 +16,7 @@ cdef inline void pack_patches(const floating* x, Window* g, Py_ssize_t first_row
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
         Py_ssize_t plane = g.out_h * g.out_w
         Py_ssize_t r, m, n, oh, ow, kh, kw, ih, iw
+        bint row_inside
         floating* dst
     for r in range(n_rows):
         m = first_row + r
@@ -23,13 +24,32 @@ cdef inline void pack_patches(const floating* x, Window* g, Py_ssize_t first_row
         oh = (m % plane) // g.out_w
         ow = m % g.out_w
         dst = patches + r * k_len
+        row_inside = (g.dil_w == 1 and inside(input_col(g, ow, 0), g.in_w)
+                      and inside(input_col(g, ow, g.k_w - 1), g.in_w))
         for kh in range(g.k_h):
             ih = input_row(g, oh, kh)
+            if row_inside and inside(ih, g.in_h):
+                # The kernel row's taps are one run of k_w * cin_g values when C_in is
+                # one group: one copy, not k_w small ones (RGB, one channel).
+                if cin_g == g.in_c:
+                    _copy(dst, x + pixel_offset(g, n, ih, input_col(g, ow, 0)), g.k_w * cin_g)
+                    dst += g.k_w * cin_g
+                    continue
             for kw in range(g.k_w):
                 iw = input_col(g, ow, kw)
                 if inside(ih, g.in_h) and inside(iw, g.in_w):
-                    memcpy(dst, x + pixel_offset(g, n, ih, iw) + grp * cin_g,
-                           cin_g * sizeof(floating))
+                    _copy(dst, x + pixel_offset(g, n, ih, iw) + grp * cin_g, cin_g)
                 else:
                     memset(dst, 0, cin_g * sizeof(floating))
                 dst += cin_g
+
+
+cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t count) noexcept nogil:
+    """memcpy, but a plain loop for the few values of a narrow layer's tap, where the
+    library call cost more than the copy."""
+    cdef Py_ssize_t i
+    if count >= 16:
+        memcpy(dst, src, count * sizeof(floating))
+    else:
+        for i in range(count):
+            dst[i] = src[i]

@@ -1,0 +1,225 @@
+/* Outer-product sums, the micro-kernels of conv2d_grad_weight:
+ *
+ *     c[i][j] += sum over p < planes, r < rows, k < cols of a[p*a_plane + r*a_row + k*a_col + i]
+ *                                                       * b[p*b_plane + r*b_row + k*b_col + j]
+ *
+ * for i < m, j < n. A run of (planes x rows x cols) pixels (images x rows x columns) is
+ * the reduction: a holds m values per
+ * pixel (input channels of one kernel tap, or a receptive field) that are broadcast, b
+ * holds n values per pixel (output channels) that are loaded as vectors. MR x NV
+ * accumulators (MR values of a times NV vectors of b) stay in registers over the whole
+ * run, and are loaded from c before it and stored after it, so a caller can split a sum
+ * into runs without changing a bit of it: every c[i][j] adds its pixels in row-major order.
+ *
+ * c's rows hold whole vectors: ldc is a multiple of the lanes, and the lanes past n are
+ * scratch (b's past n load as zeros). One template, FC_DEFINE_OUTER_KERNEL, makes every
+ * (MR, NV) shape and a masked-tail twin of each; fc_outer_sum_<tag> picks them.
+ *
+ * fc_product_sum_<tag> is the depthwise twin: c[j] += sum of a[...j] * b[...j] (one input
+ * channel meets one output channel), vectorised over j.
+ */
+#ifndef FASTCONV_OUTER_H
+#define FASTCONV_OUTER_H
+
+#include <stddef.h>
+#include "fastconv_microkernel.h"
+
+/* Loads of the last n < lanes values of a row, zeros after them, without reading past. */
+#if defined(__AVX512F__)
+static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) { return _mm512_maskz_loadu_ps((__mmask16) ((1u << n) - 1), p); }
+static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) { return _mm512_maskz_loadu_pd((__mmask8) ((1u << n) - 1), p); }
+#elif defined(__AVX2__) && defined(__FMA__)
+static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))); }
+static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
+    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))); }
+#else
+static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
+    float t[FC_LANES_f32] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f32(t); }
+static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
+    double t[FC_LANES_f64] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f64(t); }
+#endif
+
+/* The register budget: at most FC_OUTER_NV vectors of b, and MR x NV accumulators with
+ * room left for b's vectors and a broadcast (32 vector registers with AVX-512, 16 else). */
+#if defined(__AVX512F__)
+#define FC_OUTER_NV 4
+#define FC_OUTER_ACC 24
+#elif defined(__AVX2__)
+#define FC_OUTER_NV 2
+#define FC_OUTER_ACC 12
+#else
+#define FC_OUTER_NV 2
+#define FC_OUTER_ACC 8
+#endif
+#define FC_OUTER_MR(NV) (FC_OUTER_ACC / (NV))
+#define FC_OUTER_MR_MAX FC_OUTER_ACC
+
+#define FC_OUTER_NAME(TAG, MR, NV, TAIL) fc_outer_##TAG##_##MR##x##NV##_##TAIL
+
+#define FC_DEFINE_OUTER_KERNEL(T, TAG, MR, NV, TAIL)                                       \
+static void FC_OUTER_NAME(TAG, MR, NV, TAIL)(                                              \
+        const T* a, const ptrdiff_t* a_steps, const T* b, const ptrdiff_t* b_steps,        \
+        const ptrdiff_t* extent, T* c, ptrdiff_t ldc, int tail)                            \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    const ptrdiff_t a_col = a_steps[0], a_row = a_steps[1], a_plane = a_steps[2];          \
+    const ptrdiff_t b_col = b_steps[0], b_row = b_steps[1], b_plane = b_steps[2];          \
+    const ptrdiff_t cols = extent[0], rows = extent[1] * extent[2];                        \
+    fc_vec_##TAG acc[MR][NV], bv[NV];                                                      \
+    FC_UNROLL(32) for (int i = 0; i < MR; i++)                                             \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
+            acc[i][v] = fc_load_##TAG(c + i * ldc + v * LANES);                            \
+    for (ptrdiff_t pr = 0, p = 0, r = 0; pr < rows; pr++) {                                \
+        const T* pa = a + p * a_plane + r * a_row;                                         \
+        const T* pb = b + p * b_plane + r * b_row;                                         \
+        if (++r == extent[1]) { r = 0; p++; }                                              \
+        for (ptrdiff_t k = 0; k < cols; k++) {                                             \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++)                                      \
+                bv[v] = (TAIL && v == NV - 1) ? fc_load_tail_##TAG(pb + v * LANES, tail)   \
+                                              : fc_load_##TAG(pb + v * LANES);             \
+            FC_UNROLL(32) for (int i = 0; i < MR; i++) {                                   \
+                fc_vec_##TAG ab = fc_splat_##TAG(pa[i]);                                   \
+                FC_UNROLL(8) for (int v = 0; v < NV; v++)                                  \
+                    acc[i][v] = fc_vfma_##TAG(ab, bv[v], acc[i][v]);                       \
+            }                                                                              \
+            pa += a_col;                                                                   \
+            pb += b_col;                                                                   \
+        }                                                                                  \
+    }                                                                                      \
+    FC_UNROLL(32) for (int i = 0; i < MR; i++)                                             \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
+            fc_store_##TAG(c + i * ldc + v * LANES, acc[i][v]);                            \
+}
+
+/* Every MR from 1 to 24 (or fewer) for one NV, as X(MR, ...). */
+#define FC_MR_1_4(X, ...) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) X(4, __VA_ARGS__)
+#define FC_MR_1_6(X, ...) FC_MR_1_4(X, __VA_ARGS__) X(5, __VA_ARGS__) X(6, __VA_ARGS__)
+#define FC_MR_1_8(X, ...) FC_MR_1_6(X, __VA_ARGS__) X(7, __VA_ARGS__) X(8, __VA_ARGS__)
+#define FC_MR_1_12(X, ...) FC_MR_1_8(X, __VA_ARGS__) X(9, __VA_ARGS__) X(10, __VA_ARGS__) \
+    X(11, __VA_ARGS__) X(12, __VA_ARGS__)
+#define FC_MR_1_24(X, ...) FC_MR_1_12(X, __VA_ARGS__) X(13, __VA_ARGS__) X(14, __VA_ARGS__) \
+    X(15, __VA_ARGS__) X(16, __VA_ARGS__) X(17, __VA_ARGS__) X(18, __VA_ARGS__)             \
+    X(19, __VA_ARGS__) X(20, __VA_ARGS__) X(21, __VA_ARGS__) X(22, __VA_ARGS__)             \
+    X(23, __VA_ARGS__) X(24, __VA_ARGS__)
+
+#define FC_OUTER_DEFINE_PAIR(MR, T, TAG, NV) \
+    FC_DEFINE_OUTER_KERNEL(T, TAG, MR, NV, 0) FC_DEFINE_OUTER_KERNEL(T, TAG, MR, NV, 1)
+#define FC_OUTER_TABLE_ENTRY(MR, TAG, NV) \
+    [NV - 1][MR - 1][0] = FC_OUTER_NAME(TAG, MR, NV, 0), [NV - 1][MR - 1][1] = FC_OUTER_NAME(TAG, MR, NV, 1),
+
+/* The shapes of each build: NV = 1 .. FC_OUTER_NV, MR = 1 .. FC_OUTER_MR(NV). */
+#if defined(__AVX512F__)
+#define FC_OUTER_SHAPES(X, ...) FC_MR_1_24(X, __VA_ARGS__, 1) FC_MR_1_12(X, __VA_ARGS__, 2) \
+    FC_MR_1_8(X, __VA_ARGS__, 3) FC_MR_1_6(X, __VA_ARGS__, 4)
+#elif defined(__AVX2__)
+#define FC_OUTER_SHAPES(X, ...) FC_MR_1_12(X, __VA_ARGS__, 1) FC_MR_1_6(X, __VA_ARGS__, 2)
+#else
+#define FC_OUTER_SHAPES(X, ...) FC_MR_1_8(X, __VA_ARGS__, 1) FC_MR_1_4(X, __VA_ARGS__, 2)
+#endif
+
+#define FC_DEFINE_OUTER_SUM(T, TAG)                                                        \
+typedef void (*fc_outer_kernel_##TAG)(const T*, const ptrdiff_t*, const T*,               \
+                                      const ptrdiff_t*, const ptrdiff_t*, T*, ptrdiff_t, int); \
+FC_OUTER_SHAPES(FC_OUTER_DEFINE_PAIR, T, TAG)                                              \
+static const fc_outer_kernel_##TAG fc_outer_table_##TAG[FC_OUTER_NV][FC_OUTER_MR_MAX][2] = { \
+    FC_OUTER_SHAPES(FC_OUTER_TABLE_ENTRY, TAG)                                             \
+};                                                                                         \
+static void fc_outer_sum_##TAG(ptrdiff_t m, ptrdiff_t n, const T* a,                      \
+                               const ptrdiff_t* a_steps, const T* b,                       \
+                               const ptrdiff_t* b_steps, const ptrdiff_t* extent, T* c,    \
+                               ptrdiff_t ldc)                                              \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    const ptrdiff_t vectors = (n + LANES - 1) / LANES;                                     \
+    const int tail = (int) (n % LANES);                                                    \
+    /* Blocks of b as even as the budget allows (9 vectors: 3 x 3, not 4 + 4 + 1). */      \
+    const ptrdiff_t n_blocks = (vectors + FC_OUTER_NV - 1) / FC_OUTER_NV;                  \
+    if (extent[0] <= 0 || extent[1] <= 0 || extent[2] <= 0)                                \
+        return;                                                                            \
+    for (ptrdiff_t blk = 0; blk < n_blocks; blk++) {                                       \
+        const ptrdiff_t j0 = blk * vectors / n_blocks, j1 = (blk + 1) * vectors / n_blocks; \
+        const int nv = (int) (j1 - j0);                                                    \
+        const int masked = tail != 0 && j1 == vectors;                                     \
+        const ptrdiff_t mr_max = FC_OUTER_MR(nv);                                          \
+        /* Blocks of a as even as the budget allows, too. */                               \
+        const ptrdiff_t m_blocks = (m + mr_max - 1) / mr_max;                              \
+        for (ptrdiff_t ib = 0; ib < m_blocks; ib++) {                                      \
+            const ptrdiff_t i0 = ib * m / m_blocks, i1 = (ib + 1) * m / m_blocks;          \
+            fc_outer_table_##TAG[nv - 1][i1 - i0 - 1][masked](                             \
+                a + i0, a_steps, b + j0 * LANES, b_steps, extent,                          \
+                c + i0 * ldc + j0 * LANES, ldc, tail);                                     \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+FC_DEFINE_OUTER_SUM(float, f32)
+FC_DEFINE_OUTER_SUM(double, f64)
+
+/* fc_product_sum_<tag>(n, a, a_steps, b, b_steps, extent, c):
+ *     c[j] += sum over the same pixels of a[... + j] * b[... + j]
+ * for j < n, FC_PRODUCT_NV vectors at a time; c padded to whole vectors, as above. */
+#define FC_PRODUCT_NV 4
+#define FC_DEFINE_PRODUCT_KERNEL(T, TAG, NV, TAIL)                                         \
+static void fc_product_##TAG##_##NV##_##TAIL(                                              \
+        const T* a, const ptrdiff_t* a_steps, const T* b, const ptrdiff_t* b_steps,        \
+        const ptrdiff_t* extent, T* c, int tail)                                           \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    const ptrdiff_t a_col = a_steps[0], a_row = a_steps[1], a_plane = a_steps[2];          \
+    const ptrdiff_t b_col = b_steps[0], b_row = b_steps[1], b_plane = b_steps[2];          \
+    const ptrdiff_t cols = extent[0], rows = extent[1] * extent[2];                        \
+    fc_vec_##TAG acc[NV];                                                                  \
+    FC_UNROLL(8) for (int v = 0; v < NV; v++)                                              \
+        acc[v] = fc_load_##TAG(c + v * LANES);                                             \
+    for (ptrdiff_t pr = 0, p = 0, r = 0; pr < rows; pr++) {                                \
+        const T* pa = a + p * a_plane + r * a_row;                                         \
+        const T* pb = b + p * b_plane + r * b_row;                                         \
+        if (++r == extent[1]) { r = 0; p++; }                                              \
+        for (ptrdiff_t k = 0; k < cols; k++) {                                             \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                    \
+                int last = TAIL && v == NV - 1;                                            \
+                fc_vec_##TAG av = last ? fc_load_tail_##TAG(pa + v * LANES, tail)          \
+                                       : fc_load_##TAG(pa + v * LANES);                    \
+                fc_vec_##TAG bw = last ? fc_load_tail_##TAG(pb + v * LANES, tail)          \
+                                       : fc_load_##TAG(pb + v * LANES);                    \
+                acc[v] = fc_vfma_##TAG(av, bw, acc[v]);                                    \
+            }                                                                              \
+            pa += a_col;                                                                   \
+            pb += b_col;                                                                   \
+        }                                                                                  \
+    }                                                                                      \
+    FC_UNROLL(8) for (int v = 0; v < NV; v++)                                              \
+        fc_store_##TAG(c + v * LANES, acc[v]);                                             \
+}
+#define FC_DEFINE_PRODUCT_SUM(T, TAG)                                                      \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 1, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 1, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 2, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 2, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 3, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 3, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 4, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 4, 1)              \
+static void (*const fc_product_table_##TAG[FC_PRODUCT_NV][2])(                             \
+        const T*, const ptrdiff_t*, const T*, const ptrdiff_t*, const ptrdiff_t*, T*, int) = { \
+    {fc_product_##TAG##_1_0, fc_product_##TAG##_1_1},                                     \
+    {fc_product_##TAG##_2_0, fc_product_##TAG##_2_1},                                     \
+    {fc_product_##TAG##_3_0, fc_product_##TAG##_3_1},                                     \
+    {fc_product_##TAG##_4_0, fc_product_##TAG##_4_1}};                                    \
+static void fc_product_sum_##TAG(ptrdiff_t n, const T* a, const ptrdiff_t* a_steps,       \
+                                 const T* b, const ptrdiff_t* b_steps,                     \
+                                 const ptrdiff_t* extent, T* c)                            \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    const ptrdiff_t vectors = (n + LANES - 1) / LANES;                                     \
+    const int tail = (int) (n % LANES);                                                    \
+    if (extent[0] <= 0 || extent[1] <= 0 || extent[2] <= 0)                                \
+        return;                                                                            \
+    for (ptrdiff_t j0 = 0; j0 < vectors; j0 += FC_PRODUCT_NV) {                            \
+        const ptrdiff_t nv = vectors - j0 < FC_PRODUCT_NV ? vectors - j0 : FC_PRODUCT_NV;  \
+        fc_product_table_##TAG[nv - 1][tail != 0 && j0 + nv == vectors](                   \
+            a + j0 * LANES, a_steps, b + j0 * LANES, b_steps, extent, c + j0 * LANES, tail); \
+    }                                                                                      \
+}
+
+FC_DEFINE_PRODUCT_SUM(float, f32)
+FC_DEFINE_PRODUCT_SUM(double, f64)
+
+#endif
