@@ -281,10 +281,11 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
 
 def pool_grad_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[int, int],
                    workers: Optional[int] = None) -> int:
-    """Threads for a pooling gradient: its prange runs over (image, block of 32 channels)."""
+    """Threads for a pooling gradient: its prange runs over (image, block of 64 channels:
+    _grad.pyx's GRAD_BLOCK)."""
     batch, _, _, channels = x_shape
     work = 2 * math.prod(x_shape) + batch * out_hw[0] * out_hw[1] * channels * pool[0] * pool[1]
-    return threads_for(workers, work, batch * -(-channels // 32))
+    return threads_for(workers, work, batch * -(-channels // 64))
 
 
 # A border piece (the padded input of a few output rows of one border strip) stays

@@ -34,7 +34,7 @@ from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contrac
 
 
 cdef enum:
-    GRAD_BLOCK = 32   # channels one pooling-gradient work item owns
+    GRAD_BLOCK = 64   # channels one pooling-gradient work item owns
 
 
 cdef inline Py_ssize_t _floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -535,50 +535,74 @@ cdef inline void _clip(Py_ssize_t o, Py_ssize_t stride, Py_ssize_t pad, Py_ssize
     hi[0] = start + size if start + size < extent else extent
 
 
+cdef inline void _zero_row(floating* dx_image, const Window* g, Py_ssize_t ih,
+                           Py_ssize_t width) noexcept nogil:
+    """dx row ih of the item's image, the item's channels only."""
+    cdef Py_ssize_t iw, j
+    cdef floating* dx_px
+    if width == g.in_c:
+        memset(dx_image + pixel_offset(g, 0, ih, 0), 0, g.in_w * g.in_c * sizeof(floating))
+    else:
+        for iw in range(g.in_w):
+            dx_px = dx_image + pixel_offset(g, 0, ih, iw)
+            for j in range(width):
+                dx_px[j] = 0
+
+
 cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, Window* g,
                           Py_ssize_t item, Py_ssize_t n_blocks, bint take_max) noexcept nogil:
-    """dx[n, :, :, c0:c1] for one (image, channel block) work item."""
+    """dx[n, :, :, c0:c1] for one (image, channel block) work item.
+
+    Output row by output row: the dx rows a row's windows reach first are zeroed just
+    before, so that they are still in cache when the windows add to them (zeroing the
+    whole image first sent it to memory and back)."""
     cdef:
         Py_ssize_t n = item // n_blocks
         Py_ssize_t c0 = (item % n_blocks) * GRAD_BLOCK
         Py_ssize_t width = min(<Py_ssize_t> GRAD_BLOCK, g.in_c - c0)
-        Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset, at
-        Py_ssize_t best_at[GRAD_BLOCK]
+        Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset, at, zeroed = 0
+        int best_at[GRAD_BLOCK]   # offsets from the window's first pixel
         floating best[GRAD_BLOCK]
         floating v, scale
         bint take
         const floating* dy_px
+        const floating* x_window
         const floating* x_image = x + pixel_offset(g, n, 0, 0) + c0
         floating* dx_image = dx + pixel_offset(g, n, 0, 0) + c0
-    if width == g.in_c:   # the item owns every channel: one contiguous image
-        memset(dx_image, 0, g.in_h * g.in_w * g.in_c * sizeof(floating))
-    else:
-        for ih in range(g.in_h):
-            for iw in range(g.in_w):
-                memset(dx_image + pixel_offset(g, 0, ih, iw), 0, width * sizeof(floating))
+        floating* dx_window
     for oh in range(g.out_h):
         _clip(oh, g.stride_h, g.pad_top, g.k_h, g.in_h, &h0, &h1)
+        while zeroed < h1:
+            _zero_row(dx_image, g, zeroed, width)
+            zeroed += 1
         for ow in range(g.out_w):
             _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
             dy_px = dy + ((n * g.out_h + oh) * g.out_w + ow) * g.in_c + c0
             if take_max:
-                at = pixel_offset(g, 0, h0, w0)
+                x_window = x_image + pixel_offset(g, 0, h0, w0)
+                dx_window = dx_image + pixel_offset(g, 0, h0, w0)
                 for j in range(width):
-                    best[j] = x_image[at + j]
-                    best_at[j] = at
+                    best[j] = x_window[j]
+                    best_at[j] = 0
                 # The first maximum in row-major order wins: only a strictly greater
                 # value replaces it, and a NaN replaces a number but not an earlier NaN.
                 # Selects, not branches, so that the channel loop vectorizes.
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        at = pixel_offset(g, 0, ih, iw)
+                for ih in range(h1 - h0):
+                    for iw in range(w1 - w0):
+                        at = (ih * g.in_w + iw) * g.in_c
                         for j in range(width):
-                            v = x_image[at + j]
+                            v = x_window[at + j]
                             take = (v > best[j]) | ((v != v) & (best[j] == best[j]))
                             best[j] = v if take else best[j]
-                            best_at[j] = at if take else best_at[j]
-                for j in range(width):
-                    dx_image[best_at[j] + j] += dy_px[j]
+                            best_at[j] = <int> at if take else best_at[j]
+                # Every pixel of the window takes dy where it is the maximum, and +0.0
+                # (which changes no sum: dx never holds -0.0) elsewhere: whole vectors,
+                # where a scatter to best_at ran one lane at a time.
+                for ih in range(h1 - h0):
+                    for iw in range(w1 - w0):
+                        at = (ih * g.in_w + iw) * g.in_c
+                        for j in range(width):
+                            dx_window[at + j] += dy_px[j] if best_at[j] == at else 0
             else:
                 # The forward pass computes scale * sum over the real pixels, so each
                 # real pixel's gradient is scale * dy.
@@ -588,6 +612,9 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
                         offset = pixel_offset(g, 0, ih, iw)
                         for j in range(width):
                             dx_image[offset + j] += dy_px[j] * scale
+    while zeroed < g.in_h:
+        _zero_row(dx_image, g, zeroed, width)
+        zeroed += 1
 
 
 cdef int _pool_grad(const floating* x, const floating[:, :, :, ::1] dy,
@@ -597,6 +624,11 @@ cdef int _pool_grad(const floating* x, const floating[:, :, :, ::1] dy,
     check_pool_contract(&g)
     if dx.shape[0] != dy.shape[0] or n_threads < 1:
         raise ValueError("kernel contract: dx and dy batch sizes differ, or n_threads < 1")
+    if g.k_h * g.in_w * g.in_c >= 2**31:
+        # The maxima's offsets within a window are C ints (they vectorize; 64-bit ones
+        # did not): no window may span 2**31 values. It would be a single image row
+        # of over 2**31 / KH values.
+        raise ValueError("kernel contract: a pooling window spans 2**31 values or more")
     cdef Py_ssize_t n_blocks = (g.in_c + GRAD_BLOCK - 1) // GRAD_BLOCK
     cdef Py_ssize_t item
     if g.batch * n_blocks == 0:
