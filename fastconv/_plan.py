@@ -224,6 +224,9 @@ class WeightGradPlan:
 # broadcast against each loaded vector of dy (the loads would bind), so the sums run
 # over whole receptive fields, packed as im2col packs them.
 WEIGHT_MIN_TAP_CHANNELS = 8
+# The depthwise kernel's widest row (_grad.pyx's FC_TAPS_ROW_MAX); wider ones go
+# through receptive fields.
+WEIGHT_DEPTHWISE_MAX_WIDTH = 64
 # A pass's vectors of dy (or of x, flipped) stay about this size, so that they stay in
 # cache while the register blocks of the other side go by. Measured on one core
 # (AVX-512, float32, interleaved): 8 rows of ResNet's 28x28x128 layer ran at 187 GFLOP/s
@@ -251,7 +254,7 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
     batch, _, in_w, c_in = x_shape
     itemsize = np.dtype(dtype).itemsize
     k_len = k_h * k_w * cin_g
-    if groups > 1 and cin_g == 1 and cout_g == 1:
+    if groups > 1 and cin_g == 1 and cout_g == 1 and k_w <= WEIGHT_DEPTHWISE_MAX_WIDTH:
         layout, width = "depthwise", groups
     elif cin_g >= WEIGHT_MIN_TAP_CHANNELS:
         # Broadcast the narrower side when that fills more vector lanes (64 -> 3).
@@ -268,7 +271,9 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
     else:
         units = batch * dy_hw[0]
         band = max(1, WEIGHT_PANEL_BYTES // (dy_hw[1] * min(width, 64) * itemsize))
-        parts_per_group = max(1, min(8, width // WEIGHT_PART_WIDTH))
+        # Depthwise: one part, so that a pass reads whole pixels (fastconv_outer.h).
+        parts_per_group = (1 if layout == "depthwise"
+                           else max(1, min(8, width // WEIGHT_PART_WIDTH)))
     part_width = -(-(-(-width // parts_per_group)) // 16) * 16
     parts = -(-width // part_width) * (1 if layout == "depthwise" else groups)
     sum_bytes = max(1, k_len * (-(-c_out // 16) * 16) * itemsize)

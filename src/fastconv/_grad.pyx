@@ -245,6 +245,14 @@ cdef extern from "fastconv_outer.h" nogil:
                                           const Py_ssize_t* a_steps, const double* b,
                                           const Py_ssize_t* b_steps, const Py_ssize_t* extent,
                                           double* c, Py_ssize_t ldc)
+    void product_taps_f32 "fc_product_taps_f32"(Py_ssize_t kw, Py_ssize_t n, const float* x,
+                                                Py_ssize_t x_col, Py_ssize_t tap_step,
+                                                const float* dy, Py_ssize_t dy_col,
+                                                Py_ssize_t cols, float* c, Py_ssize_t c_tap)
+    void product_taps_f64 "fc_product_taps_f64"(Py_ssize_t kw, Py_ssize_t n, const double* x,
+                                                Py_ssize_t x_col, Py_ssize_t tap_step,
+                                                const double* dy, Py_ssize_t dy_col,
+                                                Py_ssize_t cols, double* c, Py_ssize_t c_tap)
     void product_sum_f32 "fc_product_sum_f32"(Py_ssize_t n, const float* a,
                                               const Py_ssize_t* a_steps, const float* b,
                                               const Py_ssize_t* b_steps,
@@ -262,6 +270,7 @@ WEIGHT_LAYOUTS = {"by_tap": 0, "by_tap_flipped": 1, "by_field": 2, "by_field_fli
 
 cdef enum:
     SUM_ROW_ALIGN = 16   # the partial sums' rows are whole vectors on every build
+    FC_TAPS_ROW_MAX = 64   # kernel width the depthwise weight gradient's stack arrays hold
 
 
 cdef enum Layout:
@@ -295,6 +304,15 @@ cdef inline void _product_sum(Py_ssize_t n, const floating* a, const Py_ssize_t*
         product_sum_f32(n, a, a_steps, b, b_steps, extent, c)
     else:
         product_sum_f64(n, a, a_steps, b, b_steps, extent, c)
+
+
+cdef inline void _product_taps(Py_ssize_t kw, Py_ssize_t n, const floating* x, Py_ssize_t x_col,
+                               Py_ssize_t tap_step, const floating* dy, Py_ssize_t dy_col,
+                               Py_ssize_t cols, floating* c, Py_ssize_t c_tap) noexcept nogil:
+    if floating is float:
+        product_taps_f32(kw, n, x, x_col, tap_step, dy, dy_col, cols, c, c_tap)
+    else:
+        product_taps_f64(kw, n, x, x_col, tap_step, dy, dy_col, cols, c, c_tap)
 
 
 cdef struct SumShape:
@@ -349,7 +367,8 @@ cdef void _weight_band_by_tap(const floating* x, const floating* dy, floating* a
                               Py_ssize_t n, Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
                               Py_ssize_t grp, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """Add output rows [oh0, oh1) of images n .. n + images - 1 to the sums of group grp's
-    columns [j0, j1), tap by tap: each tap's pixels are a 3-D strided run of x and of dy."""
+    columns [j0, j1), tap by tap: each tap's pixels are a 3-D strided run of x and of dy.
+    (Not the depthwise layout: _weight_band_depthwise.)"""
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t kh, kw, oh_first, ow_first, iw_first, tap
@@ -378,14 +397,70 @@ cdef void _weight_band_by_tap(const floating* x, const floating* dy, floating* a
             xp = x + pixel_offset(g, n, input_row(g, oh_first, kh), iw_first)
             dyp = dy + ((n * g.out_h + oh_first) * g.out_w + ow_first) * g.out_c
             c = acc + grp * s.s_grp + tap * s.s_tap
-            if layout == DEPTHWISE:
-                _product_sum(j1 - j0, xp + j0, x_steps, dyp + j0, dy_steps, extent, c + j0)
-            elif layout == BY_TAP:
+            if layout == BY_TAP:
                 _outer_sum(cin_g, j1 - j0, xp + grp * cin_g, x_steps,
                            dyp + grp * cout_g + j0, dy_steps, extent, c + j0, s.ldc)
             else:   # BY_TAP_FLIPPED
                 _outer_sum(cout_g, j1 - j0, dyp + grp * cout_g, dy_steps,
                            xp + grp * cin_g + j0, x_steps, extent, c + j0, s.ldc)
+
+
+cdef void _weight_band_depthwise(const floating* x, const floating* dy, floating* acc,
+                                 const Window* g, const SumShape* s, Py_ssize_t n,
+                                 Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
+                                 Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """The depthwise layout's share of output rows [oh0, oh1) of images n .., channels
+    [j0, j1): row by row, a kernel row's taps together (fc_product_taps) where all of
+    them read inside the image, each tap alone at the borders. Every value still adds
+    its pixels in row-major order."""
+    cdef:
+        Py_ssize_t kh, kw, r, p, oh, ow_first, iw_first, count, lo, hi, tap
+        Py_ssize_t first[FC_TAPS_ROW_MAX]
+        Py_ssize_t end[FC_TAPS_ROW_MAX]
+        Py_ssize_t oh_first, n_rows
+        Py_ssize_t x_col = g.stride_w * g.in_c, tap_step = g.dil_w * g.in_c
+        Py_ssize_t steps[3]
+        Py_ssize_t extent[3]
+        const floating* x_row
+        const floating* dy_row
+        floating* c_row
+    steps[0], steps[1], steps[2] = x_col, 0, 0
+    cdef Py_ssize_t dy_steps[3]
+    dy_steps[0], dy_steps[1], dy_steps[2] = g.out_c, 0, 0
+    extent[1], extent[2] = 1, 1
+    # The columns each tap of a kernel row reads inside the image, and where all do.
+    lo, hi = 0, g.out_w
+    for kw in range(g.k_w):
+        count = _tap_columns(g, kw, &ow_first, &iw_first)
+        first[kw], end[kw] = ow_first, ow_first + count
+        lo, hi = max(lo, first[kw]), min(hi, end[kw])
+    if hi < lo:
+        hi = lo
+    for kh in range(g.k_h):
+        n_rows = _tap_rows(g, kh, oh0, oh1, &oh_first)
+        c_row = acc + kh * g.k_w * s.s_tap + j0
+        for p in range(images):
+            for r in range(n_rows):
+                oh = oh_first + r
+                x_row = x + pixel_offset(g, n + p, input_row(g, oh, kh), 0) + j0
+                dy_row = dy + ((n + p) * g.out_h + oh) * g.out_w * g.out_c + j0
+                for kw in range(g.k_w):   # the left border, tap by tap
+                    extent[0] = min(lo, end[kw]) - first[kw]
+                    if extent[0] > 0:
+                        _product_sum(j1 - j0, x_row + input_col(g, first[kw], kw) * g.in_c,
+                                     steps, dy_row + first[kw] * g.out_c, dy_steps, extent,
+                                     c_row + kw * s.s_tap)
+                if hi > lo:
+                    _product_taps(g.k_w, j1 - j0, x_row + input_col(g, lo, 0) * g.in_c, x_col,
+                                  tap_step, dy_row + lo * g.out_c, g.out_c, hi - lo, c_row,
+                                  s.s_tap)
+                for kw in range(g.k_w):   # the right border (or all, without a middle)
+                    ow_first = max(hi, first[kw])
+                    extent[0] = end[kw] - ow_first
+                    if extent[0] > 0:
+                        _product_sum(j1 - j0, x_row + input_col(g, ow_first, kw) * g.in_c,
+                                     steps, dy_row + ow_first * g.out_c, dy_steps, extent,
+                                     c_row + kw * s.s_tap)
 
 
 cdef void _weight_tile_by_field(const floating* x, const floating* dy, floating* acc,
@@ -441,8 +516,9 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         bint by_field = layout == BY_FIELD or layout == BY_FIELD_FLIPPED
-    if layout == DEPTHWISE and (cin_g != 1 or cout_g != 1):
-        raise ValueError("kernel contract: the depthwise layout needs one channel per group")
+    if layout == DEPTHWISE and (cin_g != 1 or cout_g != 1 or g.k_w > FC_TAPS_ROW_MAX):
+        raise ValueError("kernel contract: the depthwise layout needs one channel per group "
+                         "and a kernel at most 64 wide")
     cdef:
         SumShape s = _sum_shape(&g, layout)
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
@@ -500,8 +576,13 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                             rows = g.out_h
                         else:
                             rows = min(band, u_end - u, g.out_h - oh)
-                        _weight_band_by_tap(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum, &g,
-                                            layout, &s, n, images, oh, oh + rows, grp, j0, j1)
+                        if layout == DEPTHWISE:
+                            _weight_band_depthwise(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum,
+                                                   &g, &s, n, images, oh, oh + rows, j0, j1)
+                        else:
+                            _weight_band_by_tap(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum, &g,
+                                                layout, &s, n, images, oh, oh + rows, grp, j0,
+                                                j1)
                         step = images * rows
                     u = u + step
             # dw[kh, kw, c, grp * cout_g + o]: the partial sums added in chunk order.

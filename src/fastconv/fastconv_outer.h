@@ -93,9 +93,14 @@ static void FC_OUTER_NAME(TAG, MR, NV, TAIL)(                                   
 }
 
 /* Every MR from 1 to 24 (or fewer) for one NV, as X(MR, ...). */
-#define FC_MR_1_4(X, ...) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) X(4, __VA_ARGS__)
-#define FC_MR_1_6(X, ...) FC_MR_1_4(X, __VA_ARGS__) X(5, __VA_ARGS__) X(6, __VA_ARGS__)
-#define FC_MR_1_8(X, ...) FC_MR_1_6(X, __VA_ARGS__) X(7, __VA_ARGS__) X(8, __VA_ARGS__)
+#define FC_MR_1_1(X, ...) X(1, __VA_ARGS__)
+#define FC_MR_1_2(X, ...) FC_MR_1_1(X, __VA_ARGS__) X(2, __VA_ARGS__)
+#define FC_MR_1_3(X, ...) FC_MR_1_2(X, __VA_ARGS__) X(3, __VA_ARGS__)
+#define FC_MR_1_4(X, ...) FC_MR_1_3(X, __VA_ARGS__) X(4, __VA_ARGS__)
+#define FC_MR_1_5(X, ...) FC_MR_1_4(X, __VA_ARGS__) X(5, __VA_ARGS__)
+#define FC_MR_1_6(X, ...) FC_MR_1_5(X, __VA_ARGS__) X(6, __VA_ARGS__)
+#define FC_MR_1_7(X, ...) FC_MR_1_6(X, __VA_ARGS__) X(7, __VA_ARGS__)
+#define FC_MR_1_8(X, ...) FC_MR_1_7(X, __VA_ARGS__) X(8, __VA_ARGS__)
 #define FC_MR_1_12(X, ...) FC_MR_1_8(X, __VA_ARGS__) X(9, __VA_ARGS__) X(10, __VA_ARGS__) \
     X(11, __VA_ARGS__) X(12, __VA_ARGS__)
 #define FC_MR_1_24(X, ...) FC_MR_1_12(X, __VA_ARGS__) X(13, __VA_ARGS__) X(14, __VA_ARGS__) \
@@ -159,24 +164,28 @@ FC_DEFINE_OUTER_SUM(double, f64)
 /* fc_product_sum_<tag>(n, a, a_steps, b, b_steps, extent, c):
  *     c[j] += sum over the same pixels of a[... + j] * b[... + j]
  * for j < n, FC_PRODUCT_NV vectors at a time; c padded to whole vectors, as above. */
-#define FC_PRODUCT_NV 4
+/* Up to 8 vectors: a 128-channel pixel (float32, AVX-512) in one pass, whole cache lines
+ * in order; in 64-channel passes, each pass used half of every pixel's lines, and a row
+ * of them no longer fitted the L1 sets that it mapped to (12 GFLOP/s on one core). */
+#define FC_PRODUCT_NV 8
+#define FC_PRODUCT_BLOCK_BYTES (16 << 10)
 #define FC_DEFINE_PRODUCT_KERNEL(T, TAG, NV, TAIL)                                         \
 static void fc_product_##TAG##_##NV##_##TAIL(                                              \
         const T* a, const ptrdiff_t* a_steps, const T* b, const ptrdiff_t* b_steps,        \
-        const ptrdiff_t* extent, T* c, int tail)                                           \
+        const ptrdiff_t* extent, ptrdiff_t first, ptrdiff_t count, T* c, int tail)         \
 {                                                                                          \
+    /* Pixels first .. first + count - 1 of the run, in its (plane, row, column) order. */ \
     enum { LANES = FC_LANES_##TAG };                                                       \
-    const ptrdiff_t a_col = a_steps[0], a_row = a_steps[1], a_plane = a_steps[2];          \
-    const ptrdiff_t b_col = b_steps[0], b_row = b_steps[1], b_plane = b_steps[2];          \
-    const ptrdiff_t cols = extent[0], rows = extent[1] * extent[2];                        \
+    const ptrdiff_t cols = extent[0];                                                      \
+    ptrdiff_t k = first % cols, r = (first / cols) % extent[1], p = first / cols / extent[1]; \
     fc_vec_##TAG acc[NV];                                                                  \
     FC_UNROLL(8) for (int v = 0; v < NV; v++)                                              \
         acc[v] = fc_load_##TAG(c + v * LANES);                                             \
-    for (ptrdiff_t pr = 0, p = 0, r = 0; pr < rows; pr++) {                                \
-        const T* pa = a + p * a_plane + r * a_row;                                         \
-        const T* pb = b + p * b_plane + r * b_row;                                         \
-        if (++r == extent[1]) { r = 0; p++; }                                              \
-        for (ptrdiff_t k = 0; k < cols; k++) {                                             \
+    while (count > 0) {                                                                    \
+        const T* pa = a + p * a_steps[2] + r * a_steps[1] + k * a_steps[0];                \
+        const T* pb = b + p * b_steps[2] + r * b_steps[1] + k * b_steps[0];                \
+        const ptrdiff_t run = cols - k < count ? cols - k : count;                         \
+        for (ptrdiff_t i = 0; i < run; i++) {                                              \
             FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                    \
                 int last = TAIL && v == NV - 1;                                            \
                 fc_vec_##TAG av = last ? fc_load_tail_##TAG(pa + v * LANES, tail)          \
@@ -185,9 +194,12 @@ static void fc_product_##TAG##_##NV##_##TAIL(                                   
                                        : fc_load_##TAG(pb + v * LANES);                    \
                 acc[v] = fc_vfma_##TAG(av, bw, acc[v]);                                    \
             }                                                                              \
-            pa += a_col;                                                                   \
-            pb += b_col;                                                                   \
+            pa += a_steps[0];                                                              \
+            pb += b_steps[0];                                                              \
         }                                                                                  \
+        count -= run;                                                                      \
+        k = 0;                                                                             \
+        if (++r == extent[1]) { r = 0; p++; }                                              \
     }                                                                                      \
     FC_UNROLL(8) for (int v = 0; v < NV; v++)                                              \
         fc_store_##TAG(c + v * LANES, acc[v]);                                             \
@@ -197,12 +209,21 @@ FC_DEFINE_PRODUCT_KERNEL(T, TAG, 1, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 1, 1)   
 FC_DEFINE_PRODUCT_KERNEL(T, TAG, 2, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 2, 1)              \
 FC_DEFINE_PRODUCT_KERNEL(T, TAG, 3, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 3, 1)              \
 FC_DEFINE_PRODUCT_KERNEL(T, TAG, 4, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 4, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 5, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 5, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 6, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 6, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 7, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 7, 1)              \
+FC_DEFINE_PRODUCT_KERNEL(T, TAG, 8, 0) FC_DEFINE_PRODUCT_KERNEL(T, TAG, 8, 1)              \
 static void (*const fc_product_table_##TAG[FC_PRODUCT_NV][2])(                             \
-        const T*, const ptrdiff_t*, const T*, const ptrdiff_t*, const ptrdiff_t*, T*, int) = { \
+        const T*, const ptrdiff_t*, const T*, const ptrdiff_t*, const ptrdiff_t*,          \
+        ptrdiff_t, ptrdiff_t, T*, int) = {                                                 \
     {fc_product_##TAG##_1_0, fc_product_##TAG##_1_1},                                     \
     {fc_product_##TAG##_2_0, fc_product_##TAG##_2_1},                                     \
     {fc_product_##TAG##_3_0, fc_product_##TAG##_3_1},                                     \
-    {fc_product_##TAG##_4_0, fc_product_##TAG##_4_1}};                                    \
+    {fc_product_##TAG##_4_0, fc_product_##TAG##_4_1},                                     \
+    {fc_product_##TAG##_5_0, fc_product_##TAG##_5_1},                                     \
+    {fc_product_##TAG##_6_0, fc_product_##TAG##_6_1},                                     \
+    {fc_product_##TAG##_7_0, fc_product_##TAG##_7_1},                                     \
+    {fc_product_##TAG##_8_0, fc_product_##TAG##_8_1}};                                    \
 static void fc_product_sum_##TAG(ptrdiff_t n, const T* a, const ptrdiff_t* a_steps,       \
                                  const T* b, const ptrdiff_t* b_steps,                     \
                                  const ptrdiff_t* extent, T* c)                            \
@@ -212,14 +233,126 @@ static void fc_product_sum_##TAG(ptrdiff_t n, const T* a, const ptrdiff_t* a_ste
     const int tail = (int) (n % LANES);                                                    \
     if (extent[0] <= 0 || extent[1] <= 0 || extent[2] <= 0)                                \
         return;                                                                            \
-    for (ptrdiff_t j0 = 0; j0 < vectors; j0 += FC_PRODUCT_NV) {                            \
-        const ptrdiff_t nv = vectors - j0 < FC_PRODUCT_NV ? vectors - j0 : FC_PRODUCT_NV;  \
-        fc_product_table_##TAG[nv - 1][tail != 0 && j0 + nv == vectors](                   \
-            a + j0 * LANES, a_steps, b + j0 * LANES, b_steps, extent, c + j0 * LANES, tail); \
+    /* More channels than one pass takes: the passes go over blocks of pixels small     \
+     * enough for L1 to keep them from one pass to the next (each value still adds its  \
+     * pixels in the run's order). */                                                  \
+    const ptrdiff_t total = extent[0] * extent[1] * extent[2];                             \
+    ptrdiff_t block = total;                                                               \
+    if (vectors > FC_PRODUCT_NV) {                                                         \
+        block = FC_PRODUCT_BLOCK_BYTES / (2 * n * (ptrdiff_t) sizeof(T));                  \
+        block = block < 8 ? 8 : block;                                                     \
+    }                                                                                      \
+    for (ptrdiff_t f0 = 0; f0 < total; f0 += block) {                                      \
+        const ptrdiff_t count = total - f0 < block ? total - f0 : block;                   \
+        for (ptrdiff_t j0 = 0; j0 < vectors; j0 += FC_PRODUCT_NV) {                        \
+            const ptrdiff_t nv = vectors - j0 < FC_PRODUCT_NV ? vectors - j0 : FC_PRODUCT_NV; \
+            fc_product_table_##TAG[nv - 1][tail != 0 && j0 + nv == vectors](               \
+                a + j0 * LANES, a_steps, b + j0 * LANES, b_steps, extent, f0, count,       \
+                c + j0 * LANES, tail);                                                     \
+        }                                                                                  \
     }                                                                                      \
 }
 
 FC_DEFINE_PRODUCT_SUM(float, f32)
 FC_DEFINE_PRODUCT_SUM(double, f64)
+
+/* fc_product_taps_<tag>(kw, n, x, x_col, tap_step, dy, dy_col, cols, c, c_tap):
+ * the depthwise sums of kw taps of one kernel row at once, over one run of columns:
+ *     c[t * c_tap + j] += sum over k < cols of x[k*x_col + t*tap_step + j] * dy[k*dy_col + j]
+ * for t < kw, j < n. Each dy vector is loaded once for the kw taps, and the x pixels
+ * of neighbouring taps are the same pixels a step later, read again from L1: tap by tap
+ * (fc_product_sum), every tap streamed x and dy from L2, which bound it at 12-16
+ * GFLOP/s on one core. Taps beyond FC_TAPS_KW_MAX go in several passes. */
+#define FC_TAPS_KW_MAX 7
+/* KW x NV accumulators, NV vectors of dy and one of x in registers: NV (KW + 1) < 32
+ * with AVX-512, < 16 elsewhere. */
+#if defined(__AVX512F__)
+#define FC_TAPS_REGS 31
+#else
+#define FC_TAPS_REGS 15
+#endif
+#define FC_TAPS_NV(KW) (FC_TAPS_REGS / ((KW) + 1) < FC_PRODUCT_NV ? FC_TAPS_REGS / ((KW) + 1) \
+                                                                  : FC_PRODUCT_NV)
+#define FC_DEFINE_TAPS_KERNEL(T, TAG, KW, NV, TAIL)                                        \
+static void fc_taps_##TAG##_##KW##_##NV##_##TAIL(                                          \
+        const T* x, ptrdiff_t x_col, ptrdiff_t tap_step, const T* dy, ptrdiff_t dy_col,    \
+        ptrdiff_t cols, T* c, ptrdiff_t c_tap, int tail)                                   \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    fc_vec_##TAG acc[KW][NV], dv[NV];                                                      \
+    /* One pointer per tap, so that every load is a pointer plus a constant: with the   \
+     * offsets t * tap_step + v * LANES GCC ran out of registers and reloaded them.     */\
+    const T* xt[KW];                                                                       \
+    FC_UNROLL(8) for (int t = 0; t < KW; t++) {                                            \
+        xt[t] = x + t * tap_step;                                                          \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
+            acc[t][v] = fc_load_##TAG(c + t * c_tap + v * LANES);                          \
+    }                                                                                      \
+    for (ptrdiff_t k = 0; k < cols; k++) {                                                 \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
+            dv[v] = (TAIL && v == NV - 1) ? fc_load_tail_##TAG(dy + v * LANES, tail)       \
+                                          : fc_load_##TAG(dy + v * LANES);                 \
+        FC_UNROLL(8) for (int t = 0; t < KW; t++) {                                        \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                    \
+                fc_vec_##TAG xv = (TAIL && v == NV - 1)                                    \
+                                  ? fc_load_tail_##TAG(xt[t] + v * LANES, tail)            \
+                                  : fc_load_##TAG(xt[t] + v * LANES);                      \
+                acc[t][v] = fc_vfma_##TAG(xv, dv[v], acc[t][v]);                           \
+            }                                                                              \
+            xt[t] += x_col;                                                                \
+        }                                                                                  \
+        dy += dy_col;                                                                      \
+    }                                                                                      \
+    FC_UNROLL(8) for (int t = 0; t < KW; t++)                                              \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
+            fc_store_##TAG(c + t * c_tap + v * LANES, acc[t][v]);                          \
+}
+#define FC_TAPS_PAIR(NV, T, TAG, KW) \
+    FC_DEFINE_TAPS_KERNEL(T, TAG, KW, NV, 0) FC_DEFINE_TAPS_KERNEL(T, TAG, KW, NV, 1)
+#define FC_TAPS_ENTRY(NV, TAG, KW) \
+    [KW - 1][NV - 1][0] = fc_taps_##TAG##_##KW##_##NV##_0, [KW - 1][NV - 1][1] = fc_taps_##TAG##_##KW##_##NV##_1,
+/* Every (KW, NV) with NV <= FC_TAPS_NV(KW), as X(NV, ..., KW). */
+#if defined(__AVX512F__)
+#define FC_TAPS_SHAPES(X, ...) \
+    FC_MR_1_8(X, __VA_ARGS__, 1) FC_MR_1_8(X, __VA_ARGS__, 2) FC_MR_1_7(X, __VA_ARGS__, 3) \
+    FC_MR_1_6(X, __VA_ARGS__, 4) FC_MR_1_5(X, __VA_ARGS__, 5) FC_MR_1_4(X, __VA_ARGS__, 6) \
+    FC_MR_1_3(X, __VA_ARGS__, 7)
+#else
+#define FC_TAPS_SHAPES(X, ...) \
+    FC_MR_1_7(X, __VA_ARGS__, 1) FC_MR_1_5(X, __VA_ARGS__, 2) FC_MR_1_3(X, __VA_ARGS__, 3) \
+    FC_MR_1_3(X, __VA_ARGS__, 4) FC_MR_1_2(X, __VA_ARGS__, 5) FC_MR_1_2(X, __VA_ARGS__, 6) \
+    FC_MR_1_1(X, __VA_ARGS__, 7)
+#endif
+
+#define FC_DEFINE_PRODUCT_TAPS(T, TAG)                                                     \
+typedef void (*fc_taps_kernel_##TAG)(const T*, ptrdiff_t, ptrdiff_t, const T*, ptrdiff_t,  \
+                                     ptrdiff_t, T*, ptrdiff_t, int);                       \
+FC_TAPS_SHAPES(FC_TAPS_PAIR, T, TAG)                                                       \
+static const fc_taps_kernel_##TAG fc_taps_table_##TAG[FC_TAPS_KW_MAX][FC_PRODUCT_NV][2] = { \
+    FC_TAPS_SHAPES(FC_TAPS_ENTRY, TAG)                                                     \
+};                                                                                         \
+static void fc_product_taps_##TAG(ptrdiff_t kw, ptrdiff_t n, const T* x, ptrdiff_t x_col,  \
+                                  ptrdiff_t tap_step, const T* dy, ptrdiff_t dy_col,       \
+                                  ptrdiff_t cols, T* c, ptrdiff_t c_tap)                   \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    const ptrdiff_t vectors = (n + LANES - 1) / LANES;                                     \
+    const int tail = (int) (n % LANES);                                                    \
+    if (cols <= 0)                                                                         \
+        return;                                                                            \
+    for (ptrdiff_t t0 = 0; t0 < kw; t0 += FC_TAPS_KW_MAX) {                                \
+        const ptrdiff_t taps = kw - t0 < FC_TAPS_KW_MAX ? kw - t0 : FC_TAPS_KW_MAX;        \
+        const ptrdiff_t nv_max = FC_TAPS_NV(taps);                                         \
+        for (ptrdiff_t j0 = 0; j0 < vectors; j0 += nv_max) {                               \
+            const ptrdiff_t nv = vectors - j0 < nv_max ? vectors - j0 : nv_max;            \
+            fc_taps_table_##TAG[taps - 1][nv - 1][tail != 0 && j0 + nv == vectors](        \
+                x + t0 * tap_step + j0 * LANES, x_col, tap_step, dy + j0 * LANES, dy_col,  \
+                cols, c + t0 * c_tap + j0 * LANES, c_tap, tail);                           \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+FC_DEFINE_PRODUCT_TAPS(float, f32)
+FC_DEFINE_PRODUCT_TAPS(double, f64)
 
 #endif
