@@ -257,7 +257,7 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
         target[...] = 0
         return _validate.finish(target, result)
     plan = grad_weight_plan(x4.shape, kshape, window.out_hw, window.stride[0], dtype, n_groups,
-                            n_workers)
+                            n_workers, dilation_w=window.dilation[1])
     x4 = np.ascontiguousarray(x4, dtype=dtype)
     dy4 = np.ascontiguousarray(dy4, dtype=dtype)
     pad_top_left = window.pad_top_left

@@ -108,14 +108,15 @@ def _paths(x_shape, w_shape, kwargs):
                            window.dilation[0], np.dtype(np.float32), groups)
     input_path = "col2im" if plan.use_blas else "direct"
     weight_plan = grad_weight_plan(x_shape, w_shape, window.out_hw, window.stride[0],
-                                   np.dtype(np.float32), groups)
+                                   np.dtype(np.float32), groups, dilation_w=window.dilation[1])
     return input_path, weight_plan.layout
 
 
 def test_the_cases_cover_every_kernel_path():
     paths = [_paths(*case) for case in CONV_CASES]
     assert {p[0] for p in paths} == {"col2im", "direct"}
-    assert {p[1] for p in paths} == set(grad_kernels().WEIGHT_LAYOUTS)
+    weight_paths = {p[1] for p in paths} | {_paths(*case[:3])[1] for case in WIDE_WEIGHT_CASES}
+    assert weight_paths == set(grad_kernels().WEIGHT_LAYOUTS)
 
 
 # Wider layers: channel counts that leave a partial vector (20, 33, 70) and uneven
@@ -125,6 +126,8 @@ WIDE_WEIGHT_CASES = [
     ((5, 4, 4, 24), (1, 1, 24, 33), {}, "by_tap"),
     ((2, 7, 6, 70), (3, 3, 70, 5), {"stride": 2, "padding": 1}, "by_tap_flipped"),
     ((2, 9, 8, 1), (3, 3, 1, 20), {"dilation": 2, "padding": "same"}, "by_field"),
+    ((2, 11, 9, 3), (5, 4, 3, 48), {"stride": (2, 1), "padding": "same"}, "by_row"),
+    ((3, 5, 4, 1), (3, 3, 1, 20), {}, "by_row"),
     ((2, 8, 8, 12), (3, 3, 3, 4), {"groups": 4, "padding": "same"}, "by_field_flipped"),
     ((2, 6, 6, 70), (3, 3, 1, 70), {"groups": 70, "padding": "same"}, "depthwise"),
 ]
@@ -136,7 +139,8 @@ WIDE_WEIGHT_CASES = [
 def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwargs, layout,
                                                      dtype):
     """The kernel's bands, column parts and threads change how the work is cut, never
-    the result: each value adds its pixels in the same order. And it is the gradient."""
+    the result: each value adds its pixels in the same order (the by-row layout's order
+    depends on the band, so there the band stays). And it is the gradient."""
     x, _, dy = _conv_data(rng, x_shape, w_shape, kwargs)
     window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1),
                          kwargs.get("dilation", 1), kwargs.get("padding", "valid"))
@@ -145,7 +149,10 @@ def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwar
     kernels = grad_kernels()
     xs, dys = x.astype(dtype), dy.astype(dtype)
     results = []
-    for band, part_width, threads in [(1, 16, 1), (2, 16, 2), (3, 64, 2), (1000, 128, 1)]:
+    cuts = [(1, 16, 1), (2, 16, 2), (3, 64, 2), (1000, 128, 1)]
+    if layout == "by_row":
+        cuts = [(2, 16, 1), (2, 16, 2), (2, 64, 2), (2, 128, 1)]
+    for band, part_width, threads in cuts:
         dw = np.full(w_shape, np.nan, dtype)
         kernels.conv2d_grad_weight(xs, dys, dw, window.stride, window.dilation,
                                    window.pad_top_left, groups, kernels.WEIGHT_LAYOUTS[layout],

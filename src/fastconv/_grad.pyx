@@ -265,12 +265,12 @@ cdef extern from "fastconv_outer.h" nogil:
 
 # The layouts' numbers, for the plan (fastconv._plan names them).
 WEIGHT_LAYOUTS = {"by_tap": 0, "by_tap_flipped": 1, "by_field": 2, "by_field_flipped": 3,
-                  "depthwise": 4}
+                  "depthwise": 4, "by_row": 5}
 
 
 cdef enum:
     SUM_ROW_ALIGN = 16   # the partial sums' rows are whole vectors on every build
-    FC_TAPS_ROW_MAX = 64   # kernel width the depthwise weight gradient's stack arrays hold
+    FC_TAPS_ROW_MAX = 64   # kernel width the row layouts' stack arrays hold
 
 
 cdef enum Layout:
@@ -281,6 +281,7 @@ cdef enum Layout:
     BY_FIELD = 2           # a = receptive fields (im2col), b = dy: rows (tap, c), columns o
     BY_FIELD_FLIPPED = 3   # a = dy, b = receptive fields: rows o, columns (tap, c)
     DEPTHWISE = 4          # one channel meets one: rows tap, columns the channels
+    BY_ROW = 5             # as BY_TAP, but a kernel row's taps broadcast together
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t n, Py_ssize_t step) noexcept nogil:
@@ -326,7 +327,7 @@ cdef SumShape _sum_shape(const Window* g, int layout) noexcept nogil:
     cdef SumShape s
     cdef Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
     cdef Py_ssize_t taps = g.k_h * g.k_w
-    if layout == BY_TAP or layout == BY_FIELD:
+    if layout == BY_TAP or layout == BY_FIELD or layout == BY_ROW:
         s.width = cout_g
         s.ldc = _round_up(cout_g, SUM_ROW_ALIGN)
         s.s_o, s.s_c, s.s_tap = 1, s.ldc, cin_g * s.ldc
@@ -463,6 +464,67 @@ cdef void _weight_band_depthwise(const floating* x, const floating* dy, floating
                                      c_row + kw * s.s_tap)
 
 
+cdef void _weight_band_by_row(const floating* x, const floating* dy, floating* acc,
+                              const Window* g, const SumShape* s, Py_ssize_t n,
+                              Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
+                              Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """BY_ROW: with one group and no column dilation, a kernel row's taps read k_w * C_in
+    consecutive values of x, which the micro-kernel broadcasts together (the sums' rows
+    (kw, c) are in that order too): an RGB 7x7 stem has 21 values a row to broadcast
+    where a tap has 3. The columns where some tap of the row falls outside the image go
+    tap by tap. Each run spans the band's rows and images, so a value adds its border
+    pixels and its middle pixels in separate runs: the bits depend on the band, which
+    the plan derives from the shapes alone."""
+    cdef:
+        Py_ssize_t kh, kw, ow_first, iw_first, count, lo, hi
+        Py_ssize_t first[FC_TAPS_ROW_MAX]
+        Py_ssize_t end[FC_TAPS_ROW_MAX]
+        Py_ssize_t oh_first
+        Py_ssize_t x_steps[3]
+        Py_ssize_t dy_steps[3]
+        Py_ssize_t extent[3]
+        const floating* x_rows
+        const floating* dy_rows
+        floating* c_row
+    x_steps[0] = g.stride_w * g.in_c
+    x_steps[1] = g.stride_h * g.in_w * g.in_c
+    x_steps[2] = g.in_h * g.in_w * g.in_c
+    dy_steps[0] = g.out_c
+    dy_steps[1] = g.out_w * g.out_c
+    dy_steps[2] = g.out_h * g.out_w * g.out_c
+    extent[2] = images
+    lo, hi = 0, g.out_w
+    for kw in range(g.k_w):
+        count = _tap_columns(g, kw, &ow_first, &iw_first)
+        first[kw], end[kw] = ow_first, ow_first + count
+        lo, hi = max(lo, first[kw]), min(hi, end[kw])
+    if hi < lo:
+        hi = lo
+    for kh in range(g.k_h):
+        extent[1] = _tap_rows(g, kh, oh0, oh1, &oh_first)
+        if extent[1] == 0:
+            continue
+        c_row = acc + kh * g.k_w * s.s_tap + j0
+        x_rows = x + pixel_offset(g, n, input_row(g, oh_first, kh), 0)
+        dy_rows = dy + (n * g.out_h + oh_first) * g.out_w * g.out_c + j0
+        extent[0] = hi - lo
+        if extent[0] > 0:
+            _outer_sum(g.k_w * g.in_c, j1 - j0, x_rows + input_col(g, lo, 0) * g.in_c,
+                       x_steps, dy_rows + lo * g.out_c, dy_steps, extent, c_row, s.ldc)
+        for kw in range(g.k_w):   # the borders (or all, without a middle), tap by tap
+            extent[0] = min(lo, end[kw]) - first[kw]
+            if extent[0] > 0:
+                _outer_sum(g.in_c, j1 - j0, x_rows + input_col(g, first[kw], kw) * g.in_c,
+                           x_steps, dy_rows + first[kw] * g.out_c, dy_steps, extent,
+                           c_row + kw * s.s_tap, s.ldc)
+            ow_first = max(hi, first[kw])
+            extent[0] = end[kw] - ow_first
+            if extent[0] > 0:
+                _outer_sum(g.in_c, j1 - j0, x_rows + input_col(g, ow_first, kw) * g.in_c,
+                           x_steps, dy_rows + ow_first * g.out_c, dy_steps, extent,
+                           c_row + kw * s.s_tap, s.ldc)
+
+
 cdef void _weight_tile_by_field(const floating* x, const floating* dy, floating* acc,
                                 Window* g, int layout, const SumShape* s,
                                 Py_ssize_t first, Py_ssize_t n_pixels, Py_ssize_t grp,
@@ -500,7 +562,8 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     sum, and each group's b columns into parts of ``part_width`` values (a multiple of
     16). A chunk goes through its rows ``band`` rows (pixels) at a time, so that their
     input stays in cache across the taps. The partial sums are added in chunk order:
-    the result depends on ``n_chunks`` alone, not on ``n_threads``, ``band`` or the parts.
+    the result depends on ``n_chunks`` alone (and on ``band`` in the by-row layout), not
+    on ``n_threads`` or the parts.
     Workspace: the n_chunks partial sums, and per thread one band of receptive fields
     for the im2col layouts.
     """
@@ -510,7 +573,7 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     if x.shape[0] != dy.shape[0] or n_threads < 1 or n_chunks < 1 or band < 1:
         raise ValueError("kernel contract: x and dy batch sizes differ, or n_threads, "
                          "n_chunks or band < 1")
-    if layout < BY_TAP or layout > DEPTHWISE or part_width < 1 or part_width % SUM_ROW_ALIGN:
+    if layout < BY_TAP or layout > BY_ROW or part_width < 1 or part_width % SUM_ROW_ALIGN:
         raise ValueError("kernel contract: unknown layout, or part_width not a positive "
                          "multiple of 16")
     cdef:
@@ -519,6 +582,9 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     if layout == DEPTHWISE and (cin_g != 1 or cout_g != 1 or g.k_w > FC_TAPS_ROW_MAX):
         raise ValueError("kernel contract: the depthwise layout needs one channel per group "
                          "and a kernel at most 64 wide")
+    if layout == BY_ROW and (g.groups != 1 or g.dil_w != 1 or g.k_w > FC_TAPS_ROW_MAX):
+        raise ValueError("kernel contract: the by-row layout needs one group, no column "
+                         "dilation and a kernel at most 64 wide")
     cdef:
         SumShape s = _sum_shape(&g, layout)
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
@@ -576,7 +642,10 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                             rows = g.out_h
                         else:
                             rows = min(band, u_end - u, g.out_h - oh)
-                        if layout == DEPTHWISE:
+                        if layout == BY_ROW:
+                            _weight_band_by_row(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum,
+                                                &g, &s, n, images, oh, oh + rows, j0, j1)
+                        elif layout == DEPTHWISE:
                             _weight_band_depthwise(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum,
                                                    &g, &s, n, images, oh, oh + rows, j0, j1)
                         else:

@@ -15,14 +15,23 @@ cdef inline void pack_patches(const floating* x, Window* g, Py_ssize_t first_row
         Py_ssize_t cin_g = g.in_c // g.groups
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
         Py_ssize_t plane = g.out_h * g.out_w
-        Py_ssize_t r, m, n, oh, ow, kh, kw, ih, iw
+        Py_ssize_t r, n, oh, ow, kh, kw, ih, iw
         bint row_inside
         floating* dst
+    # The pixel's (n, oh, ow) advance by one step per row: no divisions per pixel, which
+    # cost more than the copies on narrow layers (3x3x1x32: 9 values a row).
+    n = first_row // plane
+    oh = (first_row % plane) // g.out_w
+    ow = first_row % g.out_w
     for r in range(n_rows):
-        m = first_row + r
-        n = m // plane
-        oh = (m % plane) // g.out_w
-        ow = m % g.out_w
+        if r > 0:
+            ow += 1
+            if ow == g.out_w:
+                ow = 0
+                oh += 1
+                if oh == g.out_h:
+                    oh = 0
+                    n += 1
         dst = patches + r * k_len
         row_inside = (g.dil_w == 1 and inside(input_col(g, ow, 0), g.in_w)
                       and inside(input_col(g, ow, g.k_w - 1), g.in_w))
