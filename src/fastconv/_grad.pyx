@@ -711,6 +711,11 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
         Py_ssize_t c0 = (item % n_blocks) * GRAD_BLOCK
         Py_ssize_t width = min(<Py_ssize_t> GRAD_BLOCK, g.in_c - c0)
         Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset, at, zeroed = 0
+        # Windows that tile the image (2x2 stride 2 on an even size): every dx value is
+        # in one window, which writes it; nothing to zero, nothing to add to.
+        bint tiled = (g.stride_h == g.k_h and g.stride_w == g.k_w
+                      and (g.out_h - 1) * g.stride_h - g.pad_top + g.k_h >= g.in_h
+                      and (g.out_w - 1) * g.stride_w - g.pad_left + g.k_w >= g.in_w)
         int best_at[GRAD_BLOCK]   # offsets from the window's first pixel
         floating best[GRAD_BLOCK]
         floating v, scale
@@ -722,7 +727,7 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
         floating* dx_window
     for oh in range(g.out_h):
         _clip(oh, g.stride_h, g.pad_top, g.k_h, g.in_h, &h0, &h1)
-        while zeroed < h1:
+        while zeroed < h1 and not tiled:
             _zero_row(dx_image, g, zeroed, width)
             zeroed += 1
         for ow in range(g.out_w):
@@ -751,8 +756,12 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
                 for ih in range(h1 - h0):
                     for iw in range(w1 - w0):
                         at = (ih * g.in_w + iw) * g.in_c
-                        for j in range(width):
-                            dx_window[at + j] += dy_px[j] if best_at[j] == at else 0
+                        if tiled:
+                            for j in range(width):
+                                dx_window[at + j] = dy_px[j] if best_at[j] == at else 0
+                        else:
+                            for j in range(width):
+                                dx_window[at + j] += dy_px[j] if best_at[j] == at else 0
             else:
                 # The forward pass computes scale * sum over the real pixels, so each
                 # real pixel's gradient is scale * dy.
@@ -760,9 +769,13 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
                         offset = pixel_offset(g, 0, ih, iw)
-                        for j in range(width):
-                            dx_image[offset + j] += dy_px[j] * scale
-    while zeroed < g.in_h:
+                        if tiled:
+                            for j in range(width):
+                                dx_image[offset + j] = dy_px[j] * scale
+                        else:
+                            for j in range(width):
+                                dx_image[offset + j] += dy_px[j] * scale
+    while zeroed < g.in_h and not tiled:
         _zero_row(dx_image, g, zeroed, width)
         zeroed += 1
 
