@@ -398,6 +398,25 @@ def test_grad_weight_is_the_same_bits_on_any_thread_count(x_shape, w_shape, kwar
         np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_grad_input_kernel_is_the_same_bits_on_any_thread_count(dtype, batch):
+    """The GEMM + col2im kernel runs an image per thread when the batch allows, and
+    (image, band) items in two barrier-parted phases when it does not (one image, two
+    threads); both add the even bands first, so they agree to the bit."""
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((3, 3, 64, 24)).astype(dtype)
+    x_shape = (batch, 120, 100, 64)
+    dy = rng.standard_normal((batch, 60, 50, 24)).astype(dtype)
+    kw = dict(stride=2, padding="same")
+    assert grad_input_method((2, 2), w.shape, 1, x_shape[2]) == "kernel"
+    plan = grad_input_plan(x_shape, w.shape, (60, 50), 2, 1, np.dtype(dtype), 1, workers=2)
+    assert plan.use_blas and -(-60 // plan.tile_rows) >= 3, plan   # several bands
+    one = _grad_input_by("kernel", dy, w, x_shape, workers=1, **kw)
+    two = _grad_input_by("kernel", dy, w, x_shape, workers=2, **kw)
+    np.testing.assert_array_equal(one, two)
+
+
 # --- the forward functions' contract ------------------------------------------------------
 def _calls(dtypes=(np.float64, np.float64)):
     """One valid call of each function, with arguments of the two dtypes given."""

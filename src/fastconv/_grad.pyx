@@ -215,19 +215,35 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
             raise MemoryError("conv2d_grad_input: cannot allocate the column workspace")
     try:
         with nogil:
-            if not pointwise:
-                for row in prange(g.batch * g.in_h, num_threads=team, schedule="static"):
-                    memset(dx_ptr + row * g.in_w * g.in_c, 0, g.in_w * g.in_c * sizeof(floating))
-            for phase in range(2):
-                for item in prange(g.batch * bands, num_threads=team, schedule="dynamic"):
-                    band = item % bands
-                    if band % 2 != phase:
-                        continue
-                    n = item // bands
-                    _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
-                                     band * band_rows, min((band + 1) * band_rows, g.out_h),
-                                     cols + threadid() * band_rows * g.out_w * k_len
-                                     if cols != NULL else NULL)
+            if g.batch >= team:
+                # An image per thread: its dx is zeroed just before its bands add to it
+                # (in cache), and no barrier parts the even bands from the odd ones. The
+                # bands still go even ones first, so the sums are the phases' bits.
+                for n in prange(g.batch, num_threads=team, schedule="dynamic"):
+                    if not pointwise:
+                        memset(dx_ptr + n * g.in_h * g.in_w * g.in_c, 0,
+                               g.in_h * g.in_w * g.in_c * sizeof(floating))
+                    for item in range(bands):
+                        band = 2 * item if 2 * item < bands else 2 * (item - (bands + 1) // 2) + 1
+                        _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
+                                         band * band_rows, min((band + 1) * band_rows, g.out_h),
+                                         cols + threadid() * band_rows * g.out_w * k_len
+                                         if cols != NULL else NULL)
+            else:
+                if not pointwise:
+                    for row in prange(g.batch * g.in_h, num_threads=team, schedule="static"):
+                        memset(dx_ptr + row * g.in_w * g.in_c, 0,
+                               g.in_w * g.in_c * sizeof(floating))
+                for phase in range(2):
+                    for item in prange(g.batch * bands, num_threads=team, schedule="dynamic"):
+                        band = item % bands
+                        if band % 2 != phase:
+                            continue
+                        n = item // bands
+                        _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
+                                         band * band_rows, min((band + 1) * band_rows, g.out_h),
+                                         cols + threadid() * band_rows * g.out_w * k_len
+                                         if cols != NULL else NULL)
     finally:
         free(cols)
 
