@@ -732,8 +732,9 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
         bint tiled = (g.stride_h == g.k_h and g.stride_w == g.k_w
                       and (g.out_h - 1) * g.stride_h - g.pad_top + g.k_h >= g.in_h
                       and (g.out_w - 1) * g.stride_w - g.pad_left + g.k_w >= g.in_w)
-        int best_at[GRAD_BLOCK]   # offsets from the window's first pixel
+        floating best_t[GRAD_BLOCK]   # the maxima's places in the window, row-major
         floating best[GRAD_BLOCK]
+        floating t
         floating v, scale
         bint take
         const floating* dy_px
@@ -754,10 +755,13 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
                 dx_window = dx_image + pixel_offset(g, 0, h0, w0)
                 for j in range(width):
                     best[j] = x_window[j]
-                    best_at[j] = 0
+                    best_t[j] = 0
                 # The first maximum in row-major order wins: only a strictly greater
                 # value replaces it, and a NaN replaces a number but not an earlier NaN.
-                # Selects, not branches, so that the channel loop vectorizes.
+                # Selects, not branches, so that the channel loop vectorizes; the winner
+                # is kept as its place t in the window, a float like the values, so that
+                # every select is on float lanes (int offsets cost AVX2 conversions).
+                t = 0
                 for ih in range(h1 - h0):
                     for iw in range(w1 - w0):
                         at = (ih * g.in_w + iw) * g.in_c
@@ -765,19 +769,22 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
                             v = x_window[at + j]
                             take = (v > best[j]) | ((v != v) & (best[j] == best[j]))
                             best[j] = v if take else best[j]
-                            best_at[j] = <int> at if take else best_at[j]
+                            best_t[j] = t if take else best_t[j]
+                        t += 1
                 # Every pixel of the window takes dy where it is the maximum, and +0.0
                 # (which changes no sum: dx never holds -0.0) elsewhere: whole vectors,
-                # where a scatter to best_at ran one lane at a time.
+                # where a scatter to the maxima ran one lane at a time.
+                t = 0
                 for ih in range(h1 - h0):
                     for iw in range(w1 - w0):
                         at = (ih * g.in_w + iw) * g.in_c
                         if tiled:
                             for j in range(width):
-                                dx_window[at + j] = dy_px[j] if best_at[j] == at else 0
+                                dx_window[at + j] = dy_px[j] if best_t[j] == t else 0
                         else:
                             for j in range(width):
-                                dx_window[at + j] += dy_px[j] if best_at[j] == at else 0
+                                dx_window[at + j] += dy_px[j] if best_t[j] == t else 0
+                        t += 1
             else:
                 # The forward pass computes scale * sum over the real pixels, so each
                 # real pixel's gradient is scale * dy.
@@ -803,11 +810,11 @@ cdef int _pool_grad(const floating* x, const floating[:, :, :, ::1] dy,
     check_pool_contract(&g)
     if dx.shape[0] != dy.shape[0] or n_threads < 1:
         raise ValueError("kernel contract: dx and dy batch sizes differ, or n_threads < 1")
-    if g.k_h * g.in_w * g.in_c >= 2**31:
-        # The maxima's offsets within a window are C ints (they vectorize; 64-bit ones
-        # did not): no window may span 2**31 values. It would be a single image row
-        # of over 2**31 / KH values.
-        raise ValueError("kernel contract: a pooling window spans 2**31 values or more")
+    if min(g.k_h, g.in_h) * min(g.k_w, g.in_w) >= 2**24:
+        # The maxima's places in a window are floats (see _pool_grad_item), exact
+        # below 2**24 (float32's integers): a window of 4096 x 4096 pixels or more.
+        raise ValueError("max_pool2d_grad: pool_size covers 2**24 pixels or more of the "
+                         "image; pool in parts")
     cdef Py_ssize_t n_blocks = (g.in_c + GRAD_BLOCK - 1) // GRAD_BLOCK
     cdef Py_ssize_t item
     if g.batch * n_blocks == 0:
