@@ -2,8 +2,10 @@
 
 conv2d_grad_input is a GEMM followed by col2im, band by band: a band of dy rows
 times the kernel (transposed) gives each dy pixel's receptive-field gradient, which
-is added back where conv2d read it. No zeros are inserted. Bands far enough apart
-never touch the same dx row, so the even bands run in parallel, then the odd ones.
+is added back where conv2d read it. No zeros are inserted. With at least an image per
+thread, each thread takes whole images; otherwise bands far enough apart never touch
+the same dx row, so the even bands run in parallel, then the odd ones. Either way an
+image's even bands add first, so the bits do not depend on the path.
 Depthwise layers go by dx rows instead: for one dx row, a kernel row kh meets a dy
 row only when ih + pad_top - kh*dh is a multiple of the stride, and a kernel column
 meets one stride phase of the row's columns, which read consecutive dy pixels.
@@ -379,6 +381,31 @@ cdef inline Py_ssize_t _tap_rows(const Window* g, Py_ssize_t kh, Py_ssize_t oh0,
     return hi - lo if hi > lo else 0
 
 
+cdef inline void _pixel_steps(const Window* g, Py_ssize_t* x_steps,
+                              Py_ssize_t* dy_steps) noexcept nogil:
+    """The (column, row, image) strides of a tap's run of pixels in x and in dy."""
+    x_steps[0] = g.stride_w * g.in_c
+    x_steps[1] = g.stride_h * g.in_w * g.in_c
+    x_steps[2] = g.in_h * g.in_w * g.in_c
+    dy_steps[0] = g.out_c
+    dy_steps[1] = g.out_w * g.out_c
+    dy_steps[2] = g.out_h * g.out_w * g.out_c
+
+
+cdef inline void _row_columns(const Window* g, Py_ssize_t* first, Py_ssize_t* end,
+                              Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """The output columns [first[kw], end[kw]) that each tap of a kernel row reads inside
+    the image, and [lo, hi) where all of them do (empty: lo == hi)."""
+    cdef Py_ssize_t kw, ow_first, iw_first, count
+    lo[0], hi[0] = 0, g.out_w
+    for kw in range(g.k_w):
+        count = _tap_columns(g, kw, &ow_first, &iw_first)
+        first[kw], end[kw] = ow_first, ow_first + count
+        lo[0], hi[0] = max(lo[0], first[kw]), min(hi[0], end[kw])
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
 cdef void _weight_band_by_tap(const floating* x, const floating* dy, floating* acc,
                               const Window* g, int layout, const SumShape* s,
                               Py_ssize_t n, Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
@@ -395,12 +422,7 @@ cdef void _weight_band_by_tap(const floating* x, const floating* dy, floating* a
         const floating* xp
         const floating* dyp
         floating* c
-    x_steps[0] = g.stride_w * g.in_c
-    x_steps[1] = g.stride_h * g.in_w * g.in_c
-    x_steps[2] = g.in_h * g.in_w * g.in_c
-    dy_steps[0] = g.out_c
-    dy_steps[1] = g.out_w * g.out_c
-    dy_steps[2] = g.out_h * g.out_w * g.out_c
+    _pixel_steps(g, x_steps, dy_steps)
     extent[2] = images
     for kh in range(g.k_h):
         extent[1] = _tap_rows(g, kh, oh0, oh1, &oh_first)
@@ -431,7 +453,7 @@ cdef void _weight_band_depthwise(const floating* x, const floating* dy, floating
     them read inside the image, each tap alone at the borders. Every value still adds
     its pixels in row-major order."""
     cdef:
-        Py_ssize_t kh, kw, r, p, oh, ow_first, iw_first, count, lo, hi, tap
+        Py_ssize_t kh, kw, r, p, oh, ow_first, lo, hi
         Py_ssize_t first[FC_TAPS_ROW_MAX]
         Py_ssize_t end[FC_TAPS_ROW_MAX]
         Py_ssize_t oh_first, n_rows
@@ -446,13 +468,7 @@ cdef void _weight_band_depthwise(const floating* x, const floating* dy, floating
     dy_steps[0], dy_steps[1], dy_steps[2] = g.out_c, 0, 0
     extent[1], extent[2] = 1, 1
     # The columns each tap of a kernel row reads inside the image, and where all do.
-    lo, hi = 0, g.out_w
-    for kw in range(g.k_w):
-        count = _tap_columns(g, kw, &ow_first, &iw_first)
-        first[kw], end[kw] = ow_first, ow_first + count
-        lo, hi = max(lo, first[kw]), min(hi, end[kw])
-    if hi < lo:
-        hi = lo
+    _row_columns(g, first, end, &lo, &hi)
     for kh in range(g.k_h):
         n_rows = _tap_rows(g, kh, oh0, oh1, &oh_first)
         c_row = acc + kh * g.k_w * s.s_tap + j0
@@ -492,7 +508,7 @@ cdef void _weight_band_by_row(const floating* x, const floating* dy, floating* a
     pixels and its middle pixels in separate runs: the bits depend on the band, which
     the plan derives from the shapes alone."""
     cdef:
-        Py_ssize_t kh, kw, ow_first, iw_first, count, lo, hi
+        Py_ssize_t kh, kw, ow_first, lo, hi
         Py_ssize_t first[FC_TAPS_ROW_MAX]
         Py_ssize_t end[FC_TAPS_ROW_MAX]
         Py_ssize_t oh_first
@@ -502,20 +518,9 @@ cdef void _weight_band_by_row(const floating* x, const floating* dy, floating* a
         const floating* x_rows
         const floating* dy_rows
         floating* c_row
-    x_steps[0] = g.stride_w * g.in_c
-    x_steps[1] = g.stride_h * g.in_w * g.in_c
-    x_steps[2] = g.in_h * g.in_w * g.in_c
-    dy_steps[0] = g.out_c
-    dy_steps[1] = g.out_w * g.out_c
-    dy_steps[2] = g.out_h * g.out_w * g.out_c
+    _pixel_steps(g, x_steps, dy_steps)
     extent[2] = images
-    lo, hi = 0, g.out_w
-    for kw in range(g.k_w):
-        count = _tap_columns(g, kw, &ow_first, &iw_first)
-        first[kw], end[kw] = ow_first, ow_first + count
-        lo, hi = max(lo, first[kw]), min(hi, end[kw])
-    if hi < lo:
-        hi = lo
+    _row_columns(g, first, end, &lo, &hi)
     for kh in range(g.k_h):
         extent[1] = _tap_rows(g, kh, oh0, oh1, &oh_first)
         if extent[1] == 0:
