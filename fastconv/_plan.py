@@ -244,6 +244,24 @@ def _lane_use(n: int, lanes: int = 16) -> float:
     return n / (-(-n // lanes) * lanes)
 
 
+def _weight_sum_values(layout: str, w_shape: tuple[int, ...], groups: int) -> int:
+    """Values in one partial sum of conv2d_grad_weight (_grad.pyx's _sum_shape): rows of
+    the broadcast side, each padded to 16 values."""
+    k_h, k_w, cin_g, c_out = w_shape
+    taps, cout_g = k_h * k_w, c_out // groups
+
+    def pad(n: int) -> int:
+        return -(-n // 16) * 16
+
+    if layout == "depthwise":
+        return taps * pad(groups)
+    if layout == "by_tap_flipped":
+        return groups * taps * cout_g * pad(cin_g)
+    if layout == "by_field_flipped":
+        return groups * cout_g * pad(taps * cin_g)
+    return groups * taps * cin_g * pad(cout_g)
+
+
 def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
                      dy_hw: tuple[int, int], stride_h: int, dtype: np.dtype, groups: int,
                      workers: Optional[int] = None, dilation_w: int = 1) -> WeightGradPlan:
@@ -270,7 +288,8 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
         layout, width = ("by_field_flipped", k_len) if flip else ("by_field", cout_g)
     if layout.startswith("by_field"):
         units = batch * dy_hw[0] * dy_hw[1]
-        band = max(16, WEIGHT_PANEL_BYTES // (min(width, 64) * itemsize))
+        band = max(16, min(WEIGHT_PANEL_BYTES // (min(width, 64) * itemsize),
+                           IM2COL_TILE_BYTES // (k_len * itemsize)))
         # Each item packs its own fields: split the columns only by group.
         parts_per_group = 1
     else:
@@ -281,7 +300,7 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
                            else max(1, min(8, width // WEIGHT_PART_WIDTH)))
     part_width = -(-(-(-width // parts_per_group)) // 16) * 16
     parts = -(-width // part_width) * (1 if layout == "depthwise" else groups)
-    sum_bytes = max(1, k_len * (-(-c_out // 16) * 16) * itemsize)
+    sum_bytes = max(1, _weight_sum_values(layout, w_shape, groups) * itemsize)
     chunks = max(1, min(WEIGHT_MAX_CHUNKS, units, -(-WEIGHT_ITEMS // parts),
                         GRAD_WEIGHT_PARTIAL_BYTES // sum_bytes))
     macs = batch * dy_hw[0] * dy_hw[1] * k_len * c_out

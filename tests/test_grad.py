@@ -417,6 +417,19 @@ def test_grad_input_kernel_is_the_same_bits_on_any_thread_count(dtype, batch):
     np.testing.assert_array_equal(one, two)
 
 
+def test_a_global_pool_of_2_24_pixels():
+    """max_pool2d_grad keeps each maximum's place in the window as a float, exact below
+    2**24 pixels: a larger window is a ValueError naming pool_size. avg_pool2d_grad keeps
+    no places, so its global pool works at any size."""
+    side = 4096
+    dy = np.full((1, 1, 1, 1), 2.0**24, np.float32)
+    dx = fastconv.avg_pool2d_grad(dy, (1, side, side, 1), side)
+    assert dx.shape == (1, side, side, 1) and np.all(dx == 1.0)
+    x = np.zeros((1, side, side, 1), np.float32)
+    with pytest.raises(ValueError, match="pool_size"):
+        fastconv.max_pool2d_grad(x, dy, side)
+
+
 # --- the forward functions' contract ------------------------------------------------------
 def _calls(dtypes=(np.float64, np.float64)):
     """One valid call of each function, with arguments of the two dtypes given."""

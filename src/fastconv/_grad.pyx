@@ -815,7 +815,7 @@ cdef int _pool_grad(const floating* x, const floating[:, :, :, ::1] dy,
     check_pool_contract(&g)
     if dx.shape[0] != dy.shape[0] or n_threads < 1:
         raise ValueError("kernel contract: dx and dy batch sizes differ, or n_threads < 1")
-    if min(g.k_h, g.in_h) * min(g.k_w, g.in_w) >= 2**24:
+    if take_max and min(g.k_h, g.in_h) * min(g.k_w, g.in_w) >= 2**24:
         # The maxima's places in a window are floats (see _pool_grad_item), exact
         # below 2**24 (float32's integers): a window of 4096 x 4096 pixels or more.
         raise ValueError("max_pool2d_grad: pool_size covers 2**24 pixels or more of the "
