@@ -254,7 +254,7 @@ def _weight_sum_values(layout: str, w_shape: tuple[int, ...], groups: int) -> in
         return -(-n // 16) * 16
 
     if layout == "depthwise":
-        return taps * pad(groups)
+        return taps * pad(c_out)
     if layout == "by_tap_flipped":
         return groups * taps * cout_g * pad(cin_g)
     if layout == "by_field_flipped":
@@ -272,8 +272,10 @@ def grad_weight_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
     batch, _, in_w, c_in = x_shape
     itemsize = np.dtype(dtype).itemsize
     k_len = k_h * k_w * cin_g
-    if groups > 1 and cin_g == 1 and cout_g == 1 and k_w <= WEIGHT_DEPTHWISE_MAX_WIDTH:
-        layout, width = "depthwise", groups
+    if groups > 1 and cin_g == 1 and k_w <= WEIGHT_DEPTHWISE_MAX_WIDTH:
+        # Any channel multiplier: with x's channels repeated to match dy's, 2 to 32 ran
+        # 1.3-6x faster than through receptive fields (one input channel is no matrix).
+        layout, width = "depthwise", c_out
     elif cin_g >= WEIGHT_MIN_TAP_CHANNELS:
         # Broadcast the narrower side when that fills more vector lanes (64 -> 3).
         flip = _lane_use(cin_g) > _lane_use(cout_g) and cin_g > cout_g

@@ -130,17 +130,22 @@ WIDE_WEIGHT_CASES = [
     ((3, 5, 4, 1), (3, 3, 1, 20), {}, "by_row"),
     ((2, 8, 8, 12), (3, 3, 3, 4), {"groups": 4, "padding": "same"}, "by_field_flipped"),
     ((2, 6, 6, 70), (3, 3, 1, 70), {"groups": 70, "padding": "same"}, "depthwise"),
+    ((2, 9, 7, 3), (4, 3, 1, 12), {"groups": 3, "padding": "same", "stride": (2, 1)},
+     "depthwise"),                                                  # channel multiplier 4
+    ((2, 13, 12, 35), (5, 5, 1, 70), {"groups": 35, "padding": "same", "dilation": (1, 2)},
+     "depthwise"),                                  # multiplier 2; 5 passes of a kernel row
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, layout", WIDE_WEIGHT_CASES,
-                         ids=[c[3] for c in WIDE_WEIGHT_CASES])
+                         ids=[f"{c[3]}-{c[1][3]}" for c in WIDE_WEIGHT_CASES])
 def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwargs, layout,
                                                      dtype):
     """The kernel's bands, column parts and threads change how the work is cut, never
-    the result: each value adds its pixels in the same order (the by-row layout's order
-    depends on the band, so there the band stays). And it is the gradient."""
+    the result: each value adds its pixels in the same order (the by-row and depthwise
+    layouts' order depends on the band, so there the band stays). And it is the
+    gradient."""
     x, _, dy = _conv_data(rng, x_shape, w_shape, kwargs)
     window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1),
                          kwargs.get("dilation", 1), kwargs.get("padding", "valid"))
@@ -150,8 +155,8 @@ def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwar
     xs, dys = x.astype(dtype), dy.astype(dtype)
     results = []
     cuts = [(1, 16, 1), (2, 16, 2), (3, 64, 2), (1000, 128, 1)]
-    if layout == "by_row":
-        cuts = [(2, 16, 1), (2, 16, 2), (2, 64, 2), (2, 128, 1)]
+    if layout in ("by_row", "depthwise"):
+        cuts = [(8, 16, 1), (8, 16, 2), (8, 64, 2), (8, 128, 1)]
     for band, part_width, threads in cuts:
         dw = np.full(w_shape, np.nan, dtype)
         kernels.conv2d_grad_weight(xs, dys, dw, window.stride, window.dilation,

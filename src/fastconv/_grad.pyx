@@ -263,14 +263,16 @@ cdef extern from "fastconv_outer.h" nogil:
                                           const Py_ssize_t* a_steps, const double* b,
                                           const Py_ssize_t* b_steps, const Py_ssize_t* extent,
                                           double* c, Py_ssize_t ldc)
-    void product_taps_f32 "fc_product_taps_f32"(Py_ssize_t kw, Py_ssize_t n, const float* x,
-                                                Py_ssize_t x_col, Py_ssize_t tap_step,
-                                                const float* dy, Py_ssize_t dy_col,
-                                                Py_ssize_t cols, float* c, Py_ssize_t c_tap)
-    void product_taps_f64 "fc_product_taps_f64"(Py_ssize_t kw, Py_ssize_t n, const double* x,
-                                                Py_ssize_t x_col, Py_ssize_t tap_step,
-                                                const double* dy, Py_ssize_t dy_col,
-                                                Py_ssize_t cols, double* c, Py_ssize_t c_tap)
+    void product_field_f32 "fc_product_field_f32"(
+        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const float* x, Py_ssize_t tap_row,
+        Py_ssize_t tap_col, Py_ssize_t x_col, Py_ssize_t x_row, const float* dy,
+        Py_ssize_t dy_col, Py_ssize_t dy_row, Py_ssize_t rows, Py_ssize_t cols, float* c,
+        Py_ssize_t c_row, Py_ssize_t c_tap)
+    void product_field_f64 "fc_product_field_f64"(
+        Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const double* x, Py_ssize_t tap_row,
+        Py_ssize_t tap_col, Py_ssize_t x_col, Py_ssize_t x_row, const double* dy,
+        Py_ssize_t dy_col, Py_ssize_t dy_row, Py_ssize_t rows, Py_ssize_t cols, double* c,
+        Py_ssize_t c_row, Py_ssize_t c_tap)
     void product_sum_f32 "fc_product_sum_f32"(Py_ssize_t n, const float* a,
                                               const Py_ssize_t* a_steps, const float* b,
                                               const Py_ssize_t* b_steps,
@@ -298,7 +300,7 @@ cdef enum Layout:
     BY_TAP_FLIPPED = 1     # per tap, a = dy's channels, b = x's: rows (tap, o), columns c
     BY_FIELD = 2           # a = receptive fields (im2col), b = dy: rows (tap, c), columns o
     BY_FIELD_FLIPPED = 3   # a = dy, b = receptive fields: rows o, columns (tap, c)
-    DEPTHWISE = 4          # one channel meets one: rows tap, columns the channels
+    DEPTHWISE = 4          # one input channel per group: rows tap, columns dy's channels
     BY_ROW = 5             # as BY_TAP, but a kernel row's taps broadcast together
 
 
@@ -325,13 +327,17 @@ cdef inline void _product_sum(Py_ssize_t n, const floating* a, const Py_ssize_t*
         product_sum_f64(n, a, a_steps, b, b_steps, extent, c)
 
 
-cdef inline void _product_taps(Py_ssize_t kw, Py_ssize_t n, const floating* x, Py_ssize_t x_col,
-                               Py_ssize_t tap_step, const floating* dy, Py_ssize_t dy_col,
-                               Py_ssize_t cols, floating* c, Py_ssize_t c_tap) noexcept nogil:
+cdef inline void _product_field(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t n, const floating* x,
+                                Py_ssize_t tap_row, Py_ssize_t tap_col, Py_ssize_t x_col,
+                                Py_ssize_t x_row, const floating* dy, Py_ssize_t dy_col,
+                                Py_ssize_t dy_row, Py_ssize_t rows, Py_ssize_t cols,
+                                floating* c, Py_ssize_t c_row, Py_ssize_t c_tap) noexcept nogil:
     if floating is float:
-        product_taps_f32(kw, n, x, x_col, tap_step, dy, dy_col, cols, c, c_tap)
+        product_field_f32(kh, kw, n, x, tap_row, tap_col, x_col, x_row, dy, dy_col, dy_row,
+                          rows, cols, c, c_row, c_tap)
     else:
-        product_taps_f64(kw, n, x, x_col, tap_step, dy, dy_col, cols, c, c_tap)
+        product_field_f64(kh, kw, n, x, tap_row, tap_col, x_col, x_row, dy, dy_col, dy_row,
+                          rows, cols, c, c_row, c_tap)
 
 
 cdef struct SumShape:
@@ -360,10 +366,10 @@ cdef SumShape _sum_shape(const Window* g, int layout) noexcept nogil:
         s.ldc = _round_up(taps * cin_g, SUM_ROW_ALIGN)
         s.s_c, s.s_tap, s.s_o = 1, cin_g, s.ldc
         s.s_grp = cout_g * s.ldc
-    else:   # DEPTHWISE: the groups are the channels
-        s.width = g.groups
-        s.ldc = _round_up(g.groups, SUM_ROW_ALIGN)
-        s.s_grp, s.s_tap, s.s_c, s.s_o = 1, s.ldc, 0, 0
+    else:   # DEPTHWISE: one row per tap, dy's channels along it
+        s.width = g.out_c
+        s.ldc = _round_up(g.out_c, SUM_ROW_ALIGN)
+        s.s_grp, s.s_tap, s.s_c, s.s_o = cout_g, s.ldc, 0, 1
     s.size = g.groups * s.s_grp if layout != DEPTHWISE else taps * s.ldc
     return s
 
@@ -444,56 +450,133 @@ cdef void _weight_band_by_tap(const floating* x, const floating* dy, floating* a
                            xp + grp * cin_g + j0, x_steps, extent, c + j0, s.ldc)
 
 
-cdef void _weight_band_depthwise(const floating* x, const floating* dy, floating* acc,
-                                 const Window* g, const SumShape* s, Py_ssize_t n,
-                                 Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
-                                 Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """The depthwise layout's share of output rows [oh0, oh1) of images n .., channels
-    [j0, j1): row by row, a kernel row's taps together (fc_product_taps) where all of
-    them read inside the image, each tap alone at the borders. Every value still adds
-    its pixels in row-major order."""
+cdef enum:
+    # Output rows that the depthwise layout's passes take together (fc_product_field):
+    # on one core, (8,56,56,128) 3x3 ran at 34 GFLOP/s with 4 and 26 with 1.
+    DEPTHWISE_ROWS = 4
+
+
+cdef inline void _depthwise_borders(const Window* g, Py_ssize_t n_ch, const floating* x_row,
+                                    Py_ssize_t x_c, const floating* dy_row,
+                                    const Py_ssize_t* first, const Py_ssize_t* end,
+                                    Py_ssize_t lo, Py_ssize_t hi, floating* c_row,
+                                    Py_ssize_t c_tap, bint middle) noexcept nogil:
+    """One output row's sums for one kernel row, x_row its input row: the columns where
+    some tap of the row reads outside the image, tap by tap (and the middle columns,
+    all the row's taps together, if ``middle``)."""
     cdef:
-        Py_ssize_t kh, kw, r, p, oh, ow_first, lo, hi
-        Py_ssize_t first[FC_TAPS_ROW_MAX]
-        Py_ssize_t end[FC_TAPS_ROW_MAX]
-        Py_ssize_t oh_first, n_rows
-        Py_ssize_t x_col = g.stride_w * g.in_c, tap_step = g.dil_w * g.in_c
+        Py_ssize_t kw, ow_first
         Py_ssize_t steps[3]
+        Py_ssize_t dy_steps[3]
         Py_ssize_t extent[3]
-        const floating* x_row
-        const floating* dy_row
-        floating* c_row
-    steps[0], steps[1], steps[2] = x_col, 0, 0
-    cdef Py_ssize_t dy_steps[3]
+    steps[0], steps[1], steps[2] = g.stride_w * x_c, 0, 0
     dy_steps[0], dy_steps[1], dy_steps[2] = g.out_c, 0, 0
     extent[1], extent[2] = 1, 1
+    for kw in range(g.k_w):   # the left border
+        extent[0] = min(lo, end[kw]) - first[kw]
+        if extent[0] > 0:
+            _product_sum(n_ch, x_row + input_col(g, first[kw], kw) * x_c, steps,
+                         dy_row + first[kw] * g.out_c, dy_steps, extent, c_row + kw * c_tap)
+    if middle and hi > lo:
+        _product_field(1, g.k_w, n_ch, x_row + input_col(g, lo, 0) * x_c, 0, g.dil_w * x_c,
+                       g.stride_w * x_c, 0, dy_row + lo * g.out_c, g.out_c, 0, 1, hi - lo,
+                       c_row, 0, c_tap)
+    for kw in range(g.k_w):   # the right border (or all, without a middle)
+        ow_first = max(hi, first[kw])
+        extent[0] = end[kw] - ow_first
+        if extent[0] > 0:
+            _product_sum(n_ch, x_row + input_col(g, ow_first, kw) * x_c, steps,
+                         dy_row + ow_first * g.out_c, dy_steps, extent, c_row + kw * c_tap)
+
+
+cdef void _weight_band_depthwise(const floating* x_rows, Py_ssize_t x_c, Py_ssize_t ih0,
+                                 Py_ssize_t row_step, Py_ssize_t image_step,
+                                 const floating* dy, floating* acc, const Window* g,
+                                 const SumShape* s, Py_ssize_t n, Py_ssize_t images,
+                                 Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t j0,
+                                 Py_ssize_t j1) noexcept nogil:
+    """The depthwise layout's share of output rows [oh0, oh1) of images n .., channels
+    [j0, j1). Rows whose kernel rows all read inside the image go DEPTHWISE_ROWS at a
+    time through all the taps at once (fc_product_field) where all the taps' columns
+    are inside too; the other rows kernel row by kernel row, and the border columns
+    tap by tap. The order of the sums depends on the band (the plan derives it from the
+    shapes), not on the threads.
+
+    x_rows holds input rows ih0 .. of the images, ``x_c`` values a pixel (channel j of
+    dy meets value j of a pixel), ``row_step`` and ``image_step`` apart: x itself when
+    each channel has one output, else x's rows with each channel repeated
+    (_repeat_channels)."""
+    cdef:
+        Py_ssize_t kh, r, rr, p, lo, hi, together, inner0, inner1, ih
+        Py_ssize_t first[FC_TAPS_ROW_MAX]
+        Py_ssize_t end[FC_TAPS_ROW_MAX]
+        Py_ssize_t n_ch = j1 - j0, c_row = g.k_w * s.s_tap
+        const floating* x_image
+        const floating* dy_row
+        floating* c = acc + j0
     # The columns each tap of a kernel row reads inside the image, and where all do.
     _row_columns(g, first, end, &lo, &hi)
-    for kh in range(g.k_h):
-        n_rows = _tap_rows(g, kh, oh0, oh1, &oh_first)
-        c_row = acc + kh * g.k_w * s.s_tap + j0
-        for p in range(images):
-            for r in range(n_rows):
-                oh = oh_first + r
-                x_row = x + pixel_offset(g, n + p, input_row(g, oh, kh), 0) + j0
-                dy_row = dy + ((n + p) * g.out_h + oh) * g.out_w * g.out_c + j0
-                for kw in range(g.k_w):   # the left border, tap by tap
-                    extent[0] = min(lo, end[kw]) - first[kw]
-                    if extent[0] > 0:
-                        _product_sum(j1 - j0, x_row + input_col(g, first[kw], kw) * g.in_c,
-                                     steps, dy_row + first[kw] * g.out_c, dy_steps, extent,
-                                     c_row + kw * s.s_tap)
+    # The output rows whose kernel rows all read inside the image: [inner0, inner1).
+    inner0 = max(oh0, (g.pad_top + g.stride_h - 1) // g.stride_h)
+    inner1 = min(oh1, _floor_div(g.in_h - 1 + g.pad_top - (g.k_h - 1) * g.dil_h,
+                                 g.stride_h) + 1)
+    for p in range(images):
+        x_image = x_rows + p * image_step + j0
+        r = oh0
+        while r < oh1:
+            dy_row = dy + ((n + p) * g.out_h + r) * g.out_w * g.out_c + j0
+            if inner0 <= r < inner1:
+                together = min(DEPTHWISE_ROWS, inner1 - r)
                 if hi > lo:
-                    _product_taps(g.k_w, j1 - j0, x_row + input_col(g, lo, 0) * g.in_c, x_col,
-                                  tap_step, dy_row + lo * g.out_c, g.out_c, hi - lo, c_row,
-                                  s.s_tap)
-                for kw in range(g.k_w):   # the right border (or all, without a middle)
-                    ow_first = max(hi, first[kw])
-                    extent[0] = end[kw] - ow_first
-                    if extent[0] > 0:
-                        _product_sum(j1 - j0, x_row + input_col(g, ow_first, kw) * g.in_c,
-                                     steps, dy_row + ow_first * g.out_c, dy_steps, extent,
-                                     c_row + kw * s.s_tap)
+                    _product_field(g.k_h, g.k_w, n_ch,
+                                   x_image + (input_row(g, r, 0) - ih0) * row_step
+                                   + input_col(g, lo, 0) * x_c,
+                                   g.dil_h * row_step, g.dil_w * x_c, g.stride_w * x_c,
+                                   g.stride_h * row_step, dy_row + lo * g.out_c, g.out_c,
+                                   g.out_w * g.out_c, together, hi - lo, c, c_row, s.s_tap)
+                for rr in range(r, r + together):
+                    dy_row = dy + ((n + p) * g.out_h + rr) * g.out_w * g.out_c + j0
+                    for kh in range(g.k_h):
+                        _depthwise_borders(g, n_ch, x_image + (input_row(g, rr, kh) - ih0)
+                                           * row_step, x_c, dy_row, first, end, lo, hi,
+                                           c + kh * c_row, s.s_tap, False)
+                r = r + together
+            else:
+                for kh in range(g.k_h):
+                    ih = input_row(g, r, kh)
+                    if 0 <= ih < g.in_h:
+                        _depthwise_borders(g, n_ch, x_image + (ih - ih0) * row_step, x_c,
+                                           dy_row, first, end, lo, hi, c + kh * c_row,
+                                           s.s_tap, True)
+                r = r + 1
+
+
+cdef inline void _held_rows(const Window* g, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t* ih0,
+                            Py_ssize_t* ih1) noexcept nogil:
+    """The input rows [ih0, ih1) inside the image that output rows [oh0, oh1) read."""
+    ih0[0] = max(<Py_ssize_t> 0, input_row(g, oh0, 0))
+    ih1[0] = max(ih0[0], min(g.in_h, input_row(g, oh1 - 1, g.k_h - 1) + 1))
+
+
+cdef void _repeat_channels(const floating* x, const Window* g, Py_ssize_t n,
+                           Py_ssize_t images, Py_ssize_t ih0, Py_ssize_t ih1,
+                           floating* out) noexcept nogil:
+    """Rows [ih0, ih1) of images n .. n + images - 1 of x, each channel repeated once per
+    output channel of its group (a depthwise channel multiplier), so that dy's channels
+    and x's values line up lane for lane."""
+    cdef:
+        Py_ssize_t mult = g.out_c // g.in_c, pixels = (ih1 - ih0) * g.in_w
+        Py_ssize_t p, i, k
+        const floating* src
+        floating* dst = out
+        floating v
+    for p in range(images):
+        src = x + pixel_offset(g, n + p, ih0, 0)
+        for i in range(pixels * g.in_c):
+            v = src[i]
+            for k in range(mult):
+                dst[k] = v
+            dst += mult
 
 
 cdef void _weight_band_by_row(const floating* x, const floating* dy, floating* acc,
@@ -583,10 +666,11 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     sum, and each group's b columns into parts of ``part_width`` values (a multiple of
     16). A chunk goes through its rows ``band`` rows (pixels) at a time, so that their
     input stays in cache across the taps. The partial sums are added in chunk order:
-    the result depends on ``n_chunks`` alone (and on ``band`` in the by-row layout), not
-    on ``n_threads`` or the parts.
+    the result depends on ``n_chunks`` alone (and on ``band`` in the by-row and depthwise
+    layouts), not on ``n_threads`` or the parts.
     Workspace: the n_chunks partial sums, and per thread one band of receptive fields
-    for the im2col layouts.
+    for the im2col layouts, or one band's input rows with each channel repeated for a
+    depthwise layer with a channel multiplier.
     """
     cdef Window g = make_window(x.shape, dy.shape, (dw.shape[0], dw.shape[1]),
                                 stride, dilation, pad_top_left, groups)
@@ -600,9 +684,9 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         bint by_field = layout == BY_FIELD or layout == BY_FIELD_FLIPPED
-    if layout == DEPTHWISE and (cin_g != 1 or cout_g != 1 or g.k_w > FC_TAPS_ROW_MAX):
-        raise ValueError("kernel contract: the depthwise layout needs one channel per group "
-                         "and a kernel at most 64 wide")
+    if layout == DEPTHWISE and (cin_g != 1 or g.k_w > FC_TAPS_ROW_MAX):
+        raise ValueError("kernel contract: the depthwise layout needs one input channel per "
+                         "group and a kernel at most 64 wide")
     if layout == BY_ROW and (g.groups != 1 or g.dil_w != 1 or g.k_w > FC_TAPS_ROW_MAX):
         raise ValueError("kernel contract: the by-row layout needs one group, no column "
                          "dilation and a kernel at most 64 wide")
@@ -616,6 +700,13 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
         Py_ssize_t later, images, rows, base
         Py_ssize_t w_row = dw.shape[3], w_size = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
         Py_ssize_t fields_size = band * k_len if by_field else 0
+        bint repeat = layout == DEPTHWISE and cout_g > 1
+        Py_ssize_t ih0, ih1, x_c, image_step
+        Py_ssize_t repeat_size = (max(1, band // g.out_h) * g.in_w * g.out_c
+                                  * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
+                                        + (g.k_h - 1) * g.dil_h + 1)) if repeat else 0
+        const floating* x_rows
+        floating* repeated = NULL
         int team
         floating* sums = NULL
         floating* fields = NULL
@@ -635,6 +726,10 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
             fields = <floating*> malloc(team * fields_size * sizeof(floating))
             if fields == NULL:
                 raise MemoryError("conv2d_grad_weight: cannot allocate the receptive fields")
+        if repeat:
+            repeated = <floating*> malloc(team * repeat_size * sizeof(floating))
+            if repeated == NULL:
+                raise MemoryError("conv2d_grad_weight: cannot allocate the repeated channels")
         with nogil:
             for chunk in prange(n_chunks, num_threads=team, schedule="static"):
                 memset(sums + chunk * s.size, 0, s.size * sizeof(floating))
@@ -667,8 +762,21 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                             _weight_band_by_row(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum,
                                                 &g, &s, n, images, oh, oh + rows, j0, j1)
                         elif layout == DEPTHWISE:
-                            _weight_band_depthwise(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum,
-                                                   &g, &s, n, images, oh, oh + rows, j0, j1)
+                            if repeat:
+                                _held_rows(&g, oh, oh + rows, &ih0, &ih1)
+                                x_rows = repeated + threadid() * repeat_size
+                                _repeat_channels(&x[0, 0, 0, 0], &g, n, images, ih0, ih1,
+                                                 repeated + threadid() * repeat_size)
+                                x_c = g.out_c
+                                image_step = (ih1 - ih0) * g.in_w * x_c
+                            else:
+                                ih0 = 0
+                                x_rows = &x[0, 0, 0, 0] + pixel_offset(&g, n, 0, 0)
+                                x_c = g.in_c
+                                image_step = g.in_h * g.in_w * x_c
+                            _weight_band_depthwise(x_rows, x_c, ih0, g.in_w * x_c, image_step,
+                                                   &dy[0, 0, 0, 0], chunk_sum, &g, &s, n,
+                                                   images, oh, oh + rows, j0, j1)
                         else:
                             _weight_band_by_tap(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], chunk_sum, &g,
                                                 layout, &s, n, images, oh, oh + rows, grp, j0,
@@ -691,6 +799,7 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     finally:
         free(sums)
         free(fields)
+        free(repeated)
 
 
 # ---------------------------------------------------------------------------

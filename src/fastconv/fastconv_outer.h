@@ -256,103 +256,158 @@ static void fc_product_sum_##TAG(ptrdiff_t n, const T* a, const ptrdiff_t* a_ste
 FC_DEFINE_PRODUCT_SUM(float, f32)
 FC_DEFINE_PRODUCT_SUM(double, f64)
 
-/* fc_product_taps_<tag>(kw, n, x, x_col, tap_step, dy, dy_col, cols, c, c_tap):
- * the depthwise sums of kw taps of one kernel row at once, over one run of columns:
- *     c[t * c_tap + j] += sum over k < cols of x[k*x_col + t*tap_step + j] * dy[k*dy_col + j]
- * for t < kw, j < n. Each dy vector is loaded once for the kw taps, and the x pixels
- * of neighbouring taps are the same pixels a step later, read again from L1: tap by tap
- * (fc_product_sum), every tap streamed x and dy from L2, which bound it at 12-16
- * GFLOP/s on one core. Taps beyond FC_TAPS_KW_MAX go in several passes. */
-#define FC_TAPS_KW_MAX 7
-/* KW x NV accumulators, NV vectors of dy and one of x in registers: NV (KW + 1) < 32
- * with AVX-512, < 16 elsewhere. */
-#if defined(__AVX512F__)
-#define FC_TAPS_REGS 31
+/* fc_product_field_<tag>(kh, kw, n, x, tap_row, tap_col, x_col, x_row, dy, dy_col, dy_row,
+ *                        rows, cols, c, c_row, c_tap):
+ * the depthwise sums of a kh x kw block of kernel taps at once, over a block of
+ * rows x cols pixels:
+ *     c[i*c_row + t*c_tap + j] += sum over k < cols, r < rows of
+ *         x[k*x_col + r*x_row + i*tap_row + t*tap_col + j] * dy[k*dy_col + r*dy_row + j]
+ * for i < kh, t < kw, j < n, the pixels in column-major order (a column's rows together).
+ * Each dy vector is loaded once for all the taps: a 3x3 kernel's 9 taps read 3 new
+ * vectors of x and one of dy from L2 for 9 multiply-adds, where a kernel row at a time
+ * (3 taps) read 2 for 3 and was bound by L2 at 12-16 GFLOP/s on one core. The other
+ * taps' x pixels are the same pixels a few steps later, read again from L1. Blocks of
+ * more than FC_FIELD_TAPS_MAX taps go in several passes. */
+#define FC_FIELD_TAPS_MAX 9
+/* Hides a pointer's value from the optimiser, so that it addresses loads from it as
+ * pointer + column step + constant rather than keeping an offset per load. */
+#if defined(__GNUC__)
+#define FC_OPAQUE(p) __asm__("" : "+r"(p))
 #else
-#define FC_TAPS_REGS 15
+#define FC_OPAQUE(p) ((void) 0)
 #endif
-#define FC_TAPS_NV(KW) (FC_TAPS_REGS / ((KW) + 1) < FC_PRODUCT_NV ? FC_TAPS_REGS / ((KW) + 1) \
-                                                                  : FC_PRODUCT_NV)
-#define FC_DEFINE_TAPS_KERNEL(T, TAG, KW, NV, TAIL)                                        \
-static void fc_taps_##TAG##_##KW##_##NV##_##TAIL(                                          \
-        const T* x, ptrdiff_t x_col, ptrdiff_t tap_step, const T* dy, ptrdiff_t dy_col,    \
-        ptrdiff_t cols, T* c, ptrdiff_t c_tap, int tail)                                   \
+/* KH KW x NV accumulators, NV vectors of dy and one of x in registers: NV (KH KW + 1)
+ * < 32 with AVX-512, < 16 elsewhere. */
+#if defined(__AVX512F__)
+#define FC_FIELD_REGS 31
+#else
+#define FC_FIELD_REGS 15
+#endif
+#define FC_FIELD_NV(NT) (FC_FIELD_REGS / ((NT) + 1) < FC_PRODUCT_NV ? FC_FIELD_REGS / ((NT) + 1) \
+                                                                    : FC_PRODUCT_NV)
+#define FC_DEFINE_FIELD_KERNEL(T, TAG, KH, KW, NV, TAIL)                                   \
+static void fc_field_##TAG##_##KH##x##KW##_##NV##_##TAIL(                                  \
+        const T* x, ptrdiff_t tap_row, ptrdiff_t tap_col, ptrdiff_t x_col, ptrdiff_t x_row, \
+        const T* dy, ptrdiff_t dy_col, ptrdiff_t dy_row, ptrdiff_t rows, ptrdiff_t cols,   \
+        T* c, ptrdiff_t c_row, ptrdiff_t c_tap, int tail)                                  \
 {                                                                                          \
     enum { LANES = FC_LANES_##TAG };                                                       \
-    fc_vec_##TAG acc[KW][NV], dv[NV];                                                      \
-    /* One pointer per tap, so that every load is a pointer plus a constant: with the   \
-     * offsets t * tap_step + v * LANES GCC ran out of registers and reloaded them.     */\
-    const T* xt[KW];                                                                       \
-    FC_UNROLL(8) for (int t = 0; t < KW; t++) {                                            \
-        xt[t] = x + t * tap_step;                                                          \
-        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
-            acc[t][v] = fc_load_##TAG(c + t * c_tap + v * LANES);                          \
-    }                                                                                      \
+    fc_vec_##TAG acc[KH][KW][NV], dv[NV];                                                  \
+    FC_UNROLL(8) for (int i = 0; i < KH; i++)                                              \
+        FC_UNROLL(8) for (int t = 0; t < KW; t++)                                          \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++)                                      \
+                acc[i][t][v] = fc_load_##TAG(c + i * c_row + t * c_tap + v * LANES);       \
     for (ptrdiff_t k = 0; k < cols; k++) {                                                 \
-        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
-            dv[v] = (TAIL && v == NV - 1) ? fc_load_tail_##TAG(dy + v * LANES, tail)       \
-                                          : fc_load_##TAG(dy + v * LANES);                 \
-        FC_UNROLL(8) for (int t = 0; t < KW; t++) {                                        \
-            FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                    \
-                fc_vec_##TAG xv = (TAIL && v == NV - 1)                                    \
-                                  ? fc_load_tail_##TAG(xt[t] + v * LANES, tail)            \
-                                  : fc_load_##TAG(xt[t] + v * LANES);                      \
-                acc[t][v] = fc_vfma_##TAG(xv, dv[v], acc[t][v]);                           \
+        const T* xr = x + k * x_col;                                                       \
+        const T* dr = dy + k * dy_col;                                                     \
+        for (ptrdiff_t r = 0; r < rows; r++, xr += x_row, dr += dy_row) {                  \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++)                                      \
+                dv[v] = (TAIL && v == NV - 1) ? fc_load_tail_##TAG(dr + v * LANES, tail)   \
+                                              : fc_load_##TAG(dr + v * LANES);             \
+            /* A pointer per kernel row and a step per column: addresses that GCC keeps \
+             * in registers (offsets per tap ran out of them and went to the stack). */  \
+            FC_UNROLL(8) for (int i = 0; i < KH; i++) {                                    \
+                const T* xi = xr + i * tap_row;                                            \
+                FC_OPAQUE(xi);                                                             \
+                FC_UNROLL(8) for (int t = 0; t < KW; t++) {                                \
+                    FC_UNROLL(8) for (int v = 0; v < NV; v++) {                            \
+                        fc_vec_##TAG xv = (TAIL && v == NV - 1)                            \
+                            ? fc_load_tail_##TAG(xi + t * tap_col + v * LANES, tail)       \
+                            : fc_load_##TAG(xi + t * tap_col + v * LANES);                 \
+                        acc[i][t][v] = fc_vfma_##TAG(xv, dv[v], acc[i][t][v]);             \
+                    }                                                                      \
+                }                                                                          \
             }                                                                              \
-            xt[t] += x_col;                                                                \
         }                                                                                  \
-        dy += dy_col;                                                                      \
     }                                                                                      \
-    FC_UNROLL(8) for (int t = 0; t < KW; t++)                                              \
-        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
-            fc_store_##TAG(c + t * c_tap + v * LANES, acc[t][v]);                          \
+    FC_UNROLL(8) for (int i = 0; i < KH; i++)                                              \
+        FC_UNROLL(8) for (int t = 0; t < KW; t++)                                          \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++)                                      \
+                fc_store_##TAG(c + i * c_row + t * c_tap + v * LANES, acc[i][t][v]);       \
 }
-#define FC_TAPS_PAIR(NV, T, TAG, KW) \
-    FC_DEFINE_TAPS_KERNEL(T, TAG, KW, NV, 0) FC_DEFINE_TAPS_KERNEL(T, TAG, KW, NV, 1)
-#define FC_TAPS_ENTRY(NV, TAG, KW) \
-    [KW - 1][NV - 1][0] = fc_taps_##TAG##_##KW##_##NV##_0, [KW - 1][NV - 1][1] = fc_taps_##TAG##_##KW##_##NV##_1,
-/* Every (KW, NV) with NV <= FC_TAPS_NV(KW), as X(NV, ..., KW). */
+#define FC_FIELD_PAIR(NV, T, TAG, KH, KW) \
+    FC_DEFINE_FIELD_KERNEL(T, TAG, KH, KW, NV, 0) FC_DEFINE_FIELD_KERNEL(T, TAG, KH, KW, NV, 1)
+#define FC_FIELD_ENTRY(NV, TAG, KH, KW) \
+    [KH - 1][KW - 1][NV - 1][0] = fc_field_##TAG##_##KH##x##KW##_##NV##_0, \
+    [KH - 1][KW - 1][NV - 1][1] = fc_field_##TAG##_##KH##x##KW##_##NV##_1,
+/* The NV of each block of KH x KW taps, as FC_MR_1_<FC_FIELD_NV(KH KW)>. */
 #if defined(__AVX512F__)
-#define FC_TAPS_SHAPES(X, ...) \
-    FC_MR_1_8(X, __VA_ARGS__, 1) FC_MR_1_8(X, __VA_ARGS__, 2) FC_MR_1_7(X, __VA_ARGS__, 3) \
-    FC_MR_1_6(X, __VA_ARGS__, 4) FC_MR_1_5(X, __VA_ARGS__, 5) FC_MR_1_4(X, __VA_ARGS__, 6) \
-    FC_MR_1_3(X, __VA_ARGS__, 7)
+#define FC_FIELD_NV_1 FC_MR_1_8
+#define FC_FIELD_NV_2 FC_MR_1_8
+#define FC_FIELD_NV_3 FC_MR_1_7
+#define FC_FIELD_NV_4 FC_MR_1_6
+#define FC_FIELD_NV_5 FC_MR_1_5
+#define FC_FIELD_NV_6 FC_MR_1_4
+#define FC_FIELD_NV_7 FC_MR_1_3
+#define FC_FIELD_NV_8 FC_MR_1_3
+#define FC_FIELD_NV_9 FC_MR_1_3
 #else
-#define FC_TAPS_SHAPES(X, ...) \
-    FC_MR_1_7(X, __VA_ARGS__, 1) FC_MR_1_5(X, __VA_ARGS__, 2) FC_MR_1_3(X, __VA_ARGS__, 3) \
-    FC_MR_1_3(X, __VA_ARGS__, 4) FC_MR_1_2(X, __VA_ARGS__, 5) FC_MR_1_2(X, __VA_ARGS__, 6) \
-    FC_MR_1_1(X, __VA_ARGS__, 7)
+#define FC_FIELD_NV_1 FC_MR_1_7
+#define FC_FIELD_NV_2 FC_MR_1_5
+#define FC_FIELD_NV_3 FC_MR_1_3
+#define FC_FIELD_NV_4 FC_MR_1_3
+#define FC_FIELD_NV_5 FC_MR_1_2
+#define FC_FIELD_NV_6 FC_MR_1_2
+#define FC_FIELD_NV_7 FC_MR_1_1
+#define FC_FIELD_NV_8 FC_MR_1_1
+#define FC_FIELD_NV_9 FC_MR_1_1
 #endif
+/* Every block (KH, KW) of at most FC_FIELD_TAPS_MAX taps, and every NV it takes. */
+#define FC_FIELD_SHAPES(X, ...) \
+    FC_FIELD_NV_1(X, __VA_ARGS__, 1, 1) FC_FIELD_NV_2(X, __VA_ARGS__, 1, 2) \
+    FC_FIELD_NV_3(X, __VA_ARGS__, 1, 3) FC_FIELD_NV_4(X, __VA_ARGS__, 1, 4) \
+    FC_FIELD_NV_5(X, __VA_ARGS__, 1, 5) FC_FIELD_NV_6(X, __VA_ARGS__, 1, 6) \
+    FC_FIELD_NV_7(X, __VA_ARGS__, 1, 7) FC_FIELD_NV_8(X, __VA_ARGS__, 1, 8) \
+    FC_FIELD_NV_9(X, __VA_ARGS__, 1, 9) \
+    FC_FIELD_NV_2(X, __VA_ARGS__, 2, 1) FC_FIELD_NV_4(X, __VA_ARGS__, 2, 2) \
+    FC_FIELD_NV_6(X, __VA_ARGS__, 2, 3) FC_FIELD_NV_8(X, __VA_ARGS__, 2, 4) \
+    FC_FIELD_NV_3(X, __VA_ARGS__, 3, 1) FC_FIELD_NV_6(X, __VA_ARGS__, 3, 2) \
+    FC_FIELD_NV_9(X, __VA_ARGS__, 3, 3) \
+    FC_FIELD_NV_4(X, __VA_ARGS__, 4, 1) FC_FIELD_NV_8(X, __VA_ARGS__, 4, 2) \
+    FC_FIELD_NV_5(X, __VA_ARGS__, 5, 1) FC_FIELD_NV_6(X, __VA_ARGS__, 6, 1) \
+    FC_FIELD_NV_7(X, __VA_ARGS__, 7, 1) FC_FIELD_NV_8(X, __VA_ARGS__, 8, 1) \
+    FC_FIELD_NV_9(X, __VA_ARGS__, 9, 1)
 
-#define FC_DEFINE_PRODUCT_TAPS(T, TAG)                                                     \
-typedef void (*fc_taps_kernel_##TAG)(const T*, ptrdiff_t, ptrdiff_t, const T*, ptrdiff_t,  \
-                                     ptrdiff_t, T*, ptrdiff_t, int);                       \
-FC_TAPS_SHAPES(FC_TAPS_PAIR, T, TAG)                                                       \
-static const fc_taps_kernel_##TAG fc_taps_table_##TAG[FC_TAPS_KW_MAX][FC_PRODUCT_NV][2] = { \
-    FC_TAPS_SHAPES(FC_TAPS_ENTRY, TAG)                                                     \
+#define FC_DEFINE_PRODUCT_FIELD(T, TAG)                                                    \
+typedef void (*fc_field_kernel_##TAG)(const T*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, \
+                                      const T*, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, \
+                                      T*, ptrdiff_t, ptrdiff_t, int);                      \
+FC_FIELD_SHAPES(FC_FIELD_PAIR, T, TAG)                                                     \
+static const fc_field_kernel_##TAG                                                         \
+        fc_field_table_##TAG[FC_FIELD_TAPS_MAX][FC_FIELD_TAPS_MAX][FC_PRODUCT_NV][2] = {   \
+    FC_FIELD_SHAPES(FC_FIELD_ENTRY, TAG)                                                   \
 };                                                                                         \
-static void fc_product_taps_##TAG(ptrdiff_t kw, ptrdiff_t n, const T* x, ptrdiff_t x_col,  \
-                                  ptrdiff_t tap_step, const T* dy, ptrdiff_t dy_col,       \
-                                  ptrdiff_t cols, T* c, ptrdiff_t c_tap)                   \
+static void fc_product_field_##TAG(ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, const T* x,    \
+                                   ptrdiff_t tap_row, ptrdiff_t tap_col, ptrdiff_t x_col,  \
+                                   ptrdiff_t x_row, const T* dy, ptrdiff_t dy_col,         \
+                                   ptrdiff_t dy_row, ptrdiff_t rows, ptrdiff_t cols, T* c, \
+                                   ptrdiff_t c_row, ptrdiff_t c_tap)                       \
 {                                                                                          \
     enum { LANES = FC_LANES_##TAG };                                                       \
     const ptrdiff_t vectors = (n + LANES - 1) / LANES;                                     \
     const int tail = (int) (n % LANES);                                                    \
-    if (cols <= 0)                                                                         \
+    if (cols <= 0 || rows <= 0)                                                            \
         return;                                                                            \
-    for (ptrdiff_t t0 = 0; t0 < kw; t0 += FC_TAPS_KW_MAX) {                                \
-        const ptrdiff_t taps = kw - t0 < FC_TAPS_KW_MAX ? kw - t0 : FC_TAPS_KW_MAX;        \
-        const ptrdiff_t nv_max = FC_TAPS_NV(taps);                                         \
-        for (ptrdiff_t j0 = 0; j0 < vectors; j0 += nv_max) {                               \
-            const ptrdiff_t nv = vectors - j0 < nv_max ? vectors - j0 : nv_max;            \
-            fc_taps_table_##TAG[taps - 1][nv - 1][tail != 0 && j0 + nv == vectors](        \
-                x + t0 * tap_step + j0 * LANES, x_col, tap_step, dy + j0 * LANES, dy_col,  \
-                cols, c + t0 * c_tap + j0 * LANES, c_tap, tail);                           \
+    /* Blocks of whole kernel rows where they fit, else pieces of one row. */              \
+    const ptrdiff_t bw = kw < FC_FIELD_TAPS_MAX ? kw : FC_FIELD_TAPS_MAX;                  \
+    const ptrdiff_t bh = FC_FIELD_TAPS_MAX / bw;                                           \
+    for (ptrdiff_t i0 = 0; i0 < kh; i0 += bh) {                                            \
+        const ptrdiff_t nh = kh - i0 < bh ? kh - i0 : bh;                                  \
+        for (ptrdiff_t t0 = 0; t0 < kw; t0 += bw) {                                        \
+            const ptrdiff_t nw = kw - t0 < bw ? kw - t0 : bw;                              \
+            const ptrdiff_t nv_max = FC_FIELD_NV(nh * nw);                                 \
+            for (ptrdiff_t j0 = 0; j0 < vectors; j0 += nv_max) {                           \
+                const ptrdiff_t nv = vectors - j0 < nv_max ? vectors - j0 : nv_max;        \
+                fc_field_table_##TAG[nh - 1][nw - 1][nv - 1][tail != 0 && j0 + nv == vectors]( \
+                    x + i0 * tap_row + t0 * tap_col + j0 * LANES, tap_row, tap_col, x_col, \
+                    x_row, dy + j0 * LANES, dy_col, dy_row, rows, cols,                    \
+                    c + i0 * c_row + t0 * c_tap + j0 * LANES, c_row, c_tap, tail);         \
+            }                                                                              \
         }                                                                                  \
     }                                                                                      \
 }
 
-FC_DEFINE_PRODUCT_TAPS(float, f32)
-FC_DEFINE_PRODUCT_TAPS(double, f64)
+FC_DEFINE_PRODUCT_FIELD(float, f32)
+FC_DEFINE_PRODUCT_FIELD(double, f64)
 
 #endif
