@@ -77,22 +77,29 @@ cdef inline Py_ssize_t _tap_columns(const Window* g, Py_ssize_t kw, Py_ssize_t* 
 # conv2d_grad_input
 # ---------------------------------------------------------------------------
 cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating* dx, Window* g,
-                                 Py_ssize_t row) noexcept nogil:
+                                 Py_ssize_t row, floating* spread) noexcept nogil:
     """dx[n, ih, :, :] = the sum, over the taps that read it, of dy times the tap: a
-    direct loop, for groups too narrow for a matrix product (depthwise)."""
+    direct loop, for groups too narrow for a matrix product (depthwise).
+
+    With one input channel per group and several outputs (a channel multiplier), the
+    products go to ``spread``, one row of dx's pixels with dy's channels, and each
+    group's outputs are added up at the end: the tap loop is then depthwise's, vectorised
+    over dy's channels, where a loop over each pixel's groups was not."""
     cdef:
         Py_ssize_t n = row // g.in_h, ih = row % g.in_h
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
-        Py_ssize_t kh, kw, oh, ow0, iw0, count, grp, i, c, o, tap
+        Py_ssize_t kh, kw, oh, ow0, iw0, count, grp, i, c, o, tap, iw
         # Loop bounds in locals: the build has -fno-strict-aliasing, so a bound read
         # through g could change with every store and GCC would not vectorize the loop.
-        Py_ssize_t channels = g.in_c
+        Py_ssize_t channels = g.out_c, in_channels = g.in_c, width = g.in_w
+        bint spread_out = cin_g == 1 and cout_g > 1
         floating* dx_row = dx + pixel_offset(g, n, ih, 0)
+        floating* sums = spread if spread_out else dx_row
         const floating* dy_px
         const floating* w_tap
         floating* dx_px
         floating acc
-    memset(dx_row, 0, g.in_w * g.in_c * sizeof(floating))
+    memset(sums, 0, g.in_w * (g.out_c if spread_out else g.in_c) * sizeof(floating))
     for kh in range(g.k_h):
         if not _tap_row(g, ih, kh, &oh):
             continue
@@ -100,16 +107,18 @@ cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating
             count = _tap_columns(g, kw, &ow0, &iw0)
             tap = kh * g.k_w + kw
             dy_px = dy + ((n * g.out_h + oh) * g.out_w + ow0) * g.out_c
-            dx_px = dx_row + iw0 * g.in_c
             w_tap = w + tap * cin_g * g.out_c
-            if cin_g == 1 and cout_g == 1:
-                # Depthwise: channel c of dx meets channel c of dy and of the kernel.
+            if cin_g == 1:
+                # Channel o of dy meets channel o of the kernel, and adds to the sum of
+                # its group (dx's channel itself without a multiplier).
+                dx_px = sums + iw0 * channels
                 for i in range(count):
-                    for c in range(channels):
-                        dx_px[c] += dy_px[c] * w_tap[c]
+                    for o in range(channels):
+                        dx_px[o] += dy_px[o] * w_tap[o]
                     dy_px += channels
                     dx_px += g.stride_w * channels
             else:
+                dx_px = dx_row + iw0 * g.in_c
                 for i in range(count):
                     for grp in range(g.groups):
                         for c in range(cin_g):
@@ -120,6 +129,13 @@ cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating
                             dx_px[grp * cin_g + c] += acc
                     dy_px += g.out_c
                     dx_px += g.stride_w * g.in_c
+    if spread_out:
+        for iw in range(width):
+            for c in range(in_channels):
+                acc = 0
+                for o in range(cout_g):
+                    acc = acc + sums[(iw * in_channels + c) * cout_g + o]
+                dx_row[iw * in_channels + c] = acc
 
 
 cdef inline bint _is_pointwise(const Window* g) noexcept nogil:
@@ -184,7 +200,8 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
     is one GEMM and a col2im. Bands b and b + 2 never write the same dx row when
     band_rows * stride_h >= the dilated kernel height (the caller's duty; checked), so
     the even bands run in parallel, then the odd ones. Otherwise (depthwise), a direct
-    loop over dx rows. Workspace: one band's columns per thread.
+    loop over dx rows. Workspace: one band's columns per thread (one row of dx's pixels
+    with dy's channels for the direct loop of a depthwise channel multiplier).
     """
     cdef Window g = make_window(dx.shape, dy.shape, (w.shape[0], w.shape[1]),
                                 stride, dilation, pad_top_left, groups)
@@ -205,10 +222,21 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
         bint pointwise = _is_pointwise(&g)
     if g.batch * g.in_h == 0:
         return
+    cdef floating* spread = NULL
+    cdef Py_ssize_t spread_size = g.in_w * g.out_c
     if not use_blas:
-        with nogil:
-            for row in prange(g.batch * g.in_h, num_threads=n_threads, schedule="dynamic"):
-                _grad_input_row_direct(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, row)
+        if w.shape[2] == 1 and w.shape[3] > g.groups:
+            spread = <floating*> malloc(n_threads * spread_size * sizeof(floating))
+            if spread == NULL:
+                raise MemoryError("conv2d_grad_input: cannot allocate the row workspace")
+        try:
+            with nogil:
+                for row in prange(g.batch * g.in_h, num_threads=n_threads, schedule="dynamic"):
+                    _grad_input_row_direct(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, row,
+                                           spread + threadid() * spread_size
+                                           if spread != NULL else NULL)
+        finally:
+            free(spread)
         return
     team = <int> min(<Py_ssize_t> n_threads, max(1, g.batch * ((bands + 1) // 2)))
     if not pointwise:
