@@ -395,9 +395,13 @@ static void fc_product_field_##TAG(ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, cons
         const ptrdiff_t nh = kh - i0 < bh ? kh - i0 : bh;                                  \
         for (ptrdiff_t t0 = 0; t0 < kw; t0 += bw) {                                        \
             const ptrdiff_t nw = kw - t0 < bw ? kw - t0 : bw;                              \
+            /* Passes as even as the budget allows (4 vectors: 2 + 2, not 3 + 1: a pass    \
+             * of one vector streams the rows again for a quarter of their lines). */        \
             const ptrdiff_t nv_max = FC_FIELD_NV(nh * nw);                                 \
-            for (ptrdiff_t j0 = 0; j0 < vectors; j0 += nv_max) {                           \
-                const ptrdiff_t nv = vectors - j0 < nv_max ? vectors - j0 : nv_max;        \
+            const ptrdiff_t passes = (vectors + nv_max - 1) / nv_max;                      \
+            for (ptrdiff_t pass = 0; pass < passes; pass++) {                              \
+                const ptrdiff_t j0 = pass * vectors / passes;                              \
+                const ptrdiff_t nv = (pass + 1) * vectors / passes - j0;                   \
                 fc_field_table_##TAG[nh - 1][nw - 1][nv - 1][tail != 0 && j0 + nv == vectors]( \
                     x + i0 * tap_row + t0 * tap_col + j0 * LANES, tap_row, tap_col, x_col, \
                     x_row, dy + j0 * LANES, dy_col, dy_row, rows, cols,                    \
