@@ -14,7 +14,8 @@ import numpy as np
 from . import _blas_threads, _dispatch, _validate
 from .conv import _conv2d
 from ._geometry import Window, adjoint_phases, gradient_window, transpose_output_hw
-from ._plan import grad_input_method, grad_input_plan, grad_weight_plan, pool_grad_plan
+from ._plan import (grad_input_method, grad_input_plan, grad_weight_plan, input_group_merge,
+                    pool_grad_plan)
 from ._typing import ArrayLike, IntOrPair, Padding
 
 __all__ = ["conv2d_grad_input", "conv2d_grad_weight", "conv2d_transpose", "max_pool2d_grad",
@@ -127,6 +128,12 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     target4 = target[np.newaxis] if unbatched else target
     if target4.size == 0:
         return _validate.finish(target, result)
+    merged = input_group_merge(w.shape, n_groups)
+    if merged > 1 and dy4.size and np.isfinite(dy4).all():
+        # Narrow groups run as wider ones (the plan's input_group_merge). The zeros off
+        # the diagonal add exact zeros, as long as dy is finite (0 * inf is nan).
+        w = _block_diagonal(np.asarray(w, dtype=dtype), n_groups, merged)
+        n_groups //= merged
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
     elif (method or grad_input_method(window.stride, w.shape, n_groups, dx_shape[2])) == "phases":
@@ -143,6 +150,18 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     if bias is not None:
         target4 += bias.astype(dtype, copy=False)
     return _validate.finish(target, result)
+
+
+def _block_diagonal(w: np.ndarray, groups: int, merged: int) -> np.ndarray:
+    """The kernel of the same layer with ``merged`` neighbouring groups taken as one:
+    each merged group's kernel holds its groups' kernels on the diagonal, zeros off it."""
+    k_h, k_w, cin_g, c_out = w.shape
+    cout_g = c_out // groups
+    wide = np.zeros((k_h, k_w, merged, cin_g, groups // merged, merged, cout_g), w.dtype)
+    own = w.reshape(k_h, k_w, cin_g, groups // merged, merged, cout_g)
+    for k in range(merged):
+        wide[:, :, k, :, :, k, :] = own[:, :, :, :, k, :]
+    return wide.reshape(k_h, k_w, merged * cin_g, c_out)
 
 
 def _grad_input_by_phases(dy4: np.ndarray, w: np.ndarray, target4: np.ndarray, window: Window,
@@ -266,11 +285,21 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
         # only for a finite dy (0 * inf is nan): make the zeros real, as conv2d does.
         x4 = np.pad(x4, ((0, 0), window.pads[0], window.pads[1], (0, 0)))
         pad_top_left = (0, 0)
+    k_h, k_w, cin_g, c_out = kshape
+    merged = plan.merged
+    # Merged groups (the plan's weight_group_merge): the kernel fills the wider groups'
+    # weights, and each group's own block of them is its gradient.
+    sums = target if merged == 1 else np.empty((k_h, k_w, cin_g * merged, c_out), dtype)
     with _blas_threads.single_threaded_blas():
         kernels = _kernels()
-        kernels.conv2d_grad_weight(x4, dy4, target, window.stride, window.dilation,
-                                   pad_top_left, n_groups, kernels.WEIGHT_LAYOUTS[plan.layout],
-                                   plan.band, plan.chunks, plan.part_width, plan.threads)
+        kernels.conv2d_grad_weight(x4, dy4, sums, window.stride, window.dilation,
+                                   pad_top_left, n_groups // merged,
+                                   kernels.WEIGHT_LAYOUTS[plan.layout], plan.band,
+                                   plan.chunks, plan.part_width, plan.threads)
+    if merged > 1:
+        blocks = sums.reshape(k_h, k_w, merged, cin_g, n_groups // merged, merged,
+                              c_out // n_groups)
+        target[...] = np.einsum("hwkcgko->hwcgko", blocks).reshape(kshape)
     return _validate.finish(target, result)
 
 

@@ -16,7 +16,7 @@ import fastconv.grad
 from fastconv import reference
 from fastconv._geometry import conv_window
 from fastconv.grad import _grad_input, _kernels as grad_kernels
-from fastconv._plan import grad_input_method, grad_input_plan, grad_weight_plan
+from fastconv._plan import grad_input_method, grad_input_plan, grad_weight_plan, input_group_merge
 from _hypothesis_profiles import budget
 from conftest import DTYPES, assert_close, randn
 
@@ -41,6 +41,7 @@ CONV_CASES = [
     ((2, 9, 9, 16), (3, 3, 8, 16), {"groups": 2, "stride": 2, "dilation": 2, "padding": 3}),
     ((1, 11, 13, 4), (2, 5, 4, 8), {"stride": (4, 3), "dilation": (3, 2), "padding": 2}),
     ((2, 10, 10, 6), (1, 1, 6, 8), {"stride": 3}),                          # empty phases
+    ((2, 6, 7, 32), (3, 3, 4, 32), {"groups": 8, "padding": "same"}),   # ResNeXt-like: 4/group
 ]
 CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_CASES]
 
@@ -128,7 +129,7 @@ WIDE_WEIGHT_CASES = [
     ((2, 9, 8, 1), (3, 3, 1, 20), {"dilation": 2, "padding": "same"}, "by_field"),
     ((2, 11, 9, 3), (5, 4, 3, 48), {"stride": (2, 1), "padding": "same"}, "by_row"),
     ((3, 5, 4, 1), (3, 3, 1, 20), {}, "by_row"),
-    ((2, 8, 8, 12), (3, 3, 3, 4), {"groups": 4, "padding": "same"}, "by_field_flipped"),
+    ((2, 8, 8, 3), (3, 3, 3, 4), {"dilation": (1, 2), "padding": "same"}, "by_field_flipped"),
     ((2, 6, 6, 70), (3, 3, 1, 70), {"groups": 70, "padding": "same"}, "depthwise"),
     ((2, 9, 7, 3), (4, 3, 1, 12), {"groups": 3, "padding": "same", "stride": (2, 1)},
      "depthwise"),                                                  # channel multiplier 4
@@ -167,6 +168,30 @@ def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwar
         np.testing.assert_array_equal(other, results[0])
     expected = reference.conv2d_grad_weight(x, dy, w_shape, **kwargs)
     assert_close(results[0], expected, dtype, n_terms=dy.size // dy.shape[-1])
+
+
+def test_narrow_groups_merged_keep_each_group_apart():
+    """Narrow groups run merged (the plan's weight/input_group_merge); the merge never
+    lets one group's values reach another's, even an inf in dy (where the input
+    gradient's block-diagonal kernel would give 0 * inf = nan: it does not merge then)."""
+    rng = np.random.default_rng(3)
+    x, w = randn(rng, (2, 7, 6, 16)), randn(rng, (3, 3, 2, 16))
+    kwargs = {"groups": 8, "padding": "same"}
+    assert input_group_merge(w.shape, 8) > 1
+    assert grad_weight_plan(x.shape, w.shape, (7, 6), 1, np.dtype(np.float32), 8).merged > 1
+    dy = randn(rng, (2, 7, 6, 16))
+    dy[0, 3, 2, 5] = np.inf                       # group 2's outputs 4 and 5
+    got = fastconv.conv2d_grad_input(dy, w, x.shape, **kwargs)
+    expected = reference.conv2d_grad_input(dy, w, x.shape, **kwargs)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+    assert np.isfinite(np.delete(got, [4, 5], axis=3)).all()
+    finite = np.isfinite(expected)
+    assert_close(got[finite], expected[finite], np.float64, n_terms=w.size)
+    dw = fastconv.conv2d_grad_weight(x, dy, w.shape, **kwargs)
+    expected_dw = reference.conv2d_grad_weight(x, dy, w.shape, **kwargs)
+    np.testing.assert_array_equal(np.isfinite(dw), np.isfinite(expected_dw))
+    finite = np.isfinite(expected_dw)
+    assert_close(dw[finite], expected_dw[finite], np.float64, n_terms=dy.size // 16)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
