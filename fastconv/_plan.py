@@ -199,14 +199,15 @@ def input_group_merge(w_shape: tuple[int, ...], groups: int) -> int:
     own blocks, so f times the work, in matrix products and conv2d kernels wide enough
     to run at speed. ResNeXt's 3x3 with 4 channels a group (groups=32) ran at 0.17-0.19x
     PyTorch, and at 0.74-0.79x with 2 groups merged (4 was 0.51x); 2 channels a group
-    went from 0.12x to 1.05x with 4 merged. The smallest merge that gives each side
-    MERGE_INPUT_CHANNELS channels. Depthwise layers have kernels of their own."""
-    cin_g, cout_g = w_shape[2], w_shape[3] // groups
-    if groups == 1 or cin_g == 1 or min(cin_g, cout_g) >= MERGE_INPUT_CHANNELS:
+    went from 0.12x to 1.05x with 4 merged. The smallest merge that gives the groups
+    MERGE_INPUT_CHANNELS input channels (the gradient's outputs); wide inputs are left
+    alone (64 -> 2 per group ran 1.2-1.4x slower merged). Depthwise layers have kernels
+    of their own."""
+    cin_g = w_shape[2]
+    if groups == 1 or cin_g == 1 or cin_g >= MERGE_INPUT_CHANNELS:
         return 1
     return min(f for f in range(1, groups + 1)
-               if groups % f == 0 and (f * min(cin_g, cout_g) >= MERGE_INPUT_CHANNELS
-                                       or f == groups))
+               if groups % f == 0 and (f * cin_g >= MERGE_INPUT_CHANNELS or f == groups))
 
 
 def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],
@@ -296,6 +297,9 @@ def weight_group_merge(w_shape: tuple[int, ...], groups: int, itemsize: int) -> 
     lanes = 64 // itemsize
     if groups == 1 or cin_g == 1 or cout_g >= lanes:
         return 1
+    if cin_g >= WEIGHT_MIN_TAP_CHANNELS and _lane_use(cin_g) > _lane_use(cout_g) \
+            and cin_g > cout_g:
+        return 1   # the flipped layout fills its vectors with the inputs: merging only adds work
     return max(f for f in range(1, groups + 1) if groups % f == 0 and f * cout_g <= lanes)
 
 

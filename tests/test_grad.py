@@ -42,6 +42,8 @@ CONV_CASES = [
     ((1, 11, 13, 4), (2, 5, 4, 8), {"stride": (4, 3), "dilation": (3, 2), "padding": 2}),
     ((2, 10, 10, 6), (1, 1, 6, 8), {"stride": 3}),                          # empty phases
     ((2, 6, 7, 32), (3, 3, 4, 32), {"groups": 8, "padding": "same"}),   # ResNeXt-like: 4/group
+    ((2, 9, 11, 4), (5, 4, 1, 8), {"groups": 4, "stride": (1, 2), "dilation": (1, 2),
+                                   "padding": "same"}),     # depthwise, 20 taps in 3 passes
 ]
 CONV_IDS = [f"{x}-{w}-{kw}" for x, w, kw in CONV_CASES]
 
@@ -130,6 +132,7 @@ WIDE_WEIGHT_CASES = [
     ((2, 11, 9, 3), (5, 4, 3, 48), {"stride": (2, 1), "padding": "same"}, "by_row"),
     ((3, 5, 4, 1), (3, 3, 1, 20), {}, "by_row"),
     ((2, 8, 8, 3), (3, 3, 3, 4), {"dilation": (1, 2), "padding": "same"}, "by_field_flipped"),
+    ((2, 6, 6, 14), (3, 3, 7, 34), {"groups": 2, "padding": "same"}, "by_field_flipped"),
     ((2, 6, 6, 70), (3, 3, 1, 70), {"groups": 70, "padding": "same"}, "depthwise"),
     ((2, 9, 7, 3), (4, 3, 1, 12), {"groups": 3, "padding": "same", "stride": (2, 1)},
      "depthwise"),                                                  # channel multiplier 4
@@ -168,6 +171,20 @@ def test_grad_weight_bits_depend_on_the_chunks_alone(rng, x_shape, w_shape, kwar
         np.testing.assert_array_equal(other, results[0])
     expected = reference.conv2d_grad_weight(x, dy, w_shape, **kwargs)
     assert_close(results[0], expected, dtype, n_terms=dy.size // dy.shape[-1])
+
+
+@pytest.mark.parametrize("layout", ["depthwise", "by_tap", "by_row", "by_field"])
+def test_grad_weight_kernel_of_an_empty_dy_is_zero(layout):
+    """No output rows: an empty sum, before any workspace is sized from them (a depthwise
+    multiplier's repeated rows divided by out_h)."""
+    kernels = grad_kernels()
+    x = np.ones((1, 2, 3, 2), np.float32)
+    dy = np.ones((1, 0, 3, 4), np.float32)
+    groups = 2 if layout in ("depthwise", "by_field") else 1
+    dw = np.full((3, 1, 2 // groups, 4), np.nan, np.float32)
+    kernels.conv2d_grad_weight(x, dy, dw, (1, 1), (1, 1), (0, 0), groups,
+                               kernels.WEIGHT_LAYOUTS[layout], 4, 1, 16, 1)
+    assert (dw == 0).all()
 
 
 def test_narrow_groups_merged_keep_each_group_apart():

@@ -76,6 +76,86 @@ cdef inline Py_ssize_t _tap_columns(const Window* g, Py_ssize_t kw, Py_ssize_t* 
 # ---------------------------------------------------------------------------
 # conv2d_grad_input
 # ---------------------------------------------------------------------------
+cdef extern from "fastconv_outer.h" nogil:
+    void depthwise_gather_f32 "fc_depthwise_gather_f32"(
+        Py_ssize_t taps, const Py_ssize_t* dy_offsets, const Py_ssize_t* w_offsets,
+        Py_ssize_t n, const float* dy, Py_ssize_t dy_col, const float* w, Py_ssize_t cols,
+        float* dx, Py_ssize_t dx_col, int accumulate)
+    void depthwise_gather_f64 "fc_depthwise_gather_f64"(
+        Py_ssize_t taps, const Py_ssize_t* dy_offsets, const Py_ssize_t* w_offsets,
+        Py_ssize_t n, const double* dy, Py_ssize_t dy_col, const double* w, Py_ssize_t cols,
+        double* dx, Py_ssize_t dx_col, int accumulate)
+
+
+cdef inline void _depthwise_gather(Py_ssize_t taps, const Py_ssize_t* dy_offsets,
+                                   const Py_ssize_t* w_offsets, Py_ssize_t n,
+                                   const floating* dy, Py_ssize_t dy_col, const floating* w,
+                                   Py_ssize_t cols, floating* dx,
+                                   Py_ssize_t dx_col) noexcept nogil:
+    if floating is float:
+        depthwise_gather_f32(taps, dy_offsets, w_offsets, n, dy, dy_col, w, cols, dx, dx_col, 0)
+    else:
+        depthwise_gather_f64(taps, dy_offsets, w_offsets, n, dy, dy_col, w, cols, dx, dx_col, 0)
+
+
+cdef enum:
+    GATHER_MAX_TAPS = 256   # taps _grad_input_row_gather's stack tables hold
+
+
+cdef void _grad_input_row_gather(const floating* dy, const floating* w, floating* sums,
+                                 Window* g, Py_ssize_t n, Py_ssize_t ih) noexcept nogil:
+    """Row (n, ih) of a depthwise layer's input gradient, with dy's channels (``sums``
+    holds the row's in_w pixels of out_c values): each class of columns iw equal modulo
+    the stride shares its taps, so its middle columns are one run of
+    fc_depthwise_gather (each sum in a register over the taps, in kernel order), and the
+    columns where some of those taps fall outside dy go one at a time with the taps
+    that do not."""
+    cdef:
+        Py_ssize_t dy_off[GATHER_MAX_TAPS]
+        Py_ssize_t w_off[GATHER_MAX_TAPS]
+        Py_ssize_t first[GATHER_MAX_TAPS]
+        Py_ssize_t end[GATHER_MAX_TAPS]
+        Py_ssize_t sub_dy[GATHER_MAX_TAPS]
+        Py_ssize_t sub_w[GATHER_MAX_TAPS]
+        Py_ssize_t C = g.out_c, r, cols, nt, n_sub, kh, kw, oh, num, ow0, k, k_lo, k_hi, t
+    for r in range(min(g.stride_w, g.in_w)):
+        cols = (g.in_w - r + g.stride_w - 1) // g.stride_w   # columns r, r + stride_w, ...
+        nt = 0
+        k_lo, k_hi = 0, cols
+        for kh in range(g.k_h):
+            if not _tap_row(g, ih, kh, &oh):
+                continue
+            for kw in range(g.k_w):
+                num = r + g.pad_left - kw * g.dil_w
+                ow0 = _floor_div(num, g.stride_w)
+                if ow0 * g.stride_w != num:
+                    continue
+                # Column k of the class reads dy column ow0 + k.
+                first[nt] = max(<Py_ssize_t> 0, -ow0)
+                end[nt] = min(cols, g.out_w - ow0)
+                if end[nt] <= first[nt]:
+                    continue
+                dy_off[nt] = ((n * g.out_h + oh) * g.out_w + ow0) * C
+                w_off[nt] = (kh * g.k_w + kw) * C
+                k_lo, k_hi = max(k_lo, first[nt]), min(k_hi, end[nt])
+                nt += 1
+        if k_hi < k_lo:
+            k_hi = k_lo
+        if k_hi > k_lo:
+            _depthwise_gather(nt, dy_off, w_off, C, dy + k_lo * C, C, w, k_hi - k_lo,
+                              sums + (r + k_lo * g.stride_w) * C, g.stride_w * C)
+        for k in range(cols):
+            if k_lo <= k < k_hi:
+                continue
+            n_sub = 0
+            for t in range(nt):
+                if first[t] <= k < end[t]:
+                    sub_dy[n_sub], sub_w[n_sub] = dy_off[t], w_off[t]
+                    n_sub += 1
+            _depthwise_gather(n_sub, sub_dy, sub_w, C, dy + k * C, C, w, 1,
+                              sums + (r + k * g.stride_w) * C, g.stride_w * C)
+
+
 cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating* dx, Window* g,
                                  Py_ssize_t row, floating* spread) noexcept nogil:
     """dx[n, ih, :, :] = the sum, over the taps that read it, of dy times the tap: a
@@ -84,22 +164,46 @@ cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating
     With one input channel per group and several outputs (a channel multiplier), the
     products go to ``spread``, one row of dx's pixels with dy's channels, and each
     group's outputs are added up at the end: the tap loop is then depthwise's, vectorised
-    over dy's channels, where a loop over each pixel's groups was not."""
+    over dy's channels, where a loop over each pixel's groups was not. One input channel
+    per group runs through _grad_input_row_gather, the rest tap by tap."""
     cdef:
         Py_ssize_t n = row // g.in_h, ih = row % g.in_h
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
-        Py_ssize_t kh, kw, oh, ow0, iw0, count, grp, i, c, o, tap, iw
-        # Loop bounds in locals: the build has -fno-strict-aliasing, so a bound read
-        # through g could change with every store and GCC would not vectorize the loop.
-        Py_ssize_t channels = g.out_c, in_channels = g.in_c, width = g.in_w
+        Py_ssize_t c, o, iw
+        Py_ssize_t in_channels = g.in_c, width = g.in_w
         bint spread_out = cin_g == 1 and cout_g > 1
         floating* dx_row = dx + pixel_offset(g, n, ih, 0)
         floating* sums = spread if spread_out else dx_row
+        floating acc
+    if cin_g == 1 and g.k_h * g.k_w <= GATHER_MAX_TAPS:
+        _grad_input_row_gather(dy, w, sums, g, n, ih)
+    else:
+        _grad_input_row_taps(dy, w, sums, dx_row, g, n, ih)
+    if spread_out:
+        for iw in range(width):
+            for c in range(in_channels):
+                acc = 0
+                for o in range(cout_g):
+                    acc = acc + sums[(iw * in_channels + c) * cout_g + o]
+                dx_row[iw * in_channels + c] = acc
+
+
+cdef void _grad_input_row_taps(const floating* dy, const floating* w, floating* sums,
+                               floating* dx_row, Window* g, Py_ssize_t n,
+                               Py_ssize_t ih) noexcept nogil:
+    """_grad_input_row_direct tap by tap, each tap adding into the row: the depthwise
+    sums (with dy's channels) when cin_g == 1, else dx's row itself."""
+    cdef:
+        Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
+        Py_ssize_t kh, kw, oh, ow0, iw0, count, grp, i, c, o, tap
+        # Loop bounds in locals: the build has -fno-strict-aliasing, so a bound read
+        # through g could change with every store and GCC would not vectorize the loop.
+        Py_ssize_t channels = g.out_c
         const floating* dy_px
         const floating* w_tap
         floating* dx_px
         floating acc
-    memset(sums, 0, g.in_w * (g.out_c if spread_out else g.in_c) * sizeof(floating))
+    memset(sums, 0, g.in_w * (g.out_c if cin_g == 1 else g.in_c) * sizeof(floating))
     for kh in range(g.k_h):
         if not _tap_row(g, ih, kh, &oh):
             continue
@@ -129,13 +233,6 @@ cdef void _grad_input_row_direct(const floating* dy, const floating* w, floating
                             dx_px[grp * cin_g + c] += acc
                     dy_px += g.out_c
                     dx_px += g.stride_w * g.in_c
-    if spread_out:
-        for iw in range(width):
-            for c in range(in_channels):
-                acc = 0
-                for o in range(cout_g):
-                    acc = acc + sums[(iw * in_channels + c) * cout_g + o]
-                dx_row[iw * in_channels + c] = acc
 
 
 cdef inline bint _is_pointwise(const Window* g) noexcept nogil:
@@ -730,9 +827,7 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
         Py_ssize_t fields_size = band * k_len if by_field else 0
         bint repeat = layout == DEPTHWISE and cout_g > 1
         Py_ssize_t ih0, ih1, x_c, image_step
-        Py_ssize_t repeat_size = (max(1, band // g.out_h) * g.in_w * g.out_c
-                                  * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
-                                        + (g.k_h - 1) * g.dil_h + 1)) if repeat else 0
+        Py_ssize_t repeat_size = 0
         const floating* x_rows
         floating* repeated = NULL
         int team
@@ -746,6 +841,11 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
         return
     n_chunks = min(n_chunks, units)
     team = <int> min(<Py_ssize_t> n_threads, n_chunks * n_parts)
+    if repeat:
+        # One band's input rows: whole images (at most the batch) or a band's rows of one.
+        repeat_size = (min(max(1, band // g.out_h), g.batch) * g.in_w * g.out_c
+                       * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
+                             + (g.k_h - 1) * g.dil_h + 1))
     try:
         sums = <floating*> malloc(n_chunks * s.size * sizeof(floating))
         if sums == NULL:

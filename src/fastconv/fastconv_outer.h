@@ -16,7 +16,10 @@
  * (MR, NV) shape and a masked-tail twin of each; fc_outer_sum_<tag> picks them.
  *
  * fc_product_sum_<tag> is the depthwise twin: c[j] += sum of a[...j] * b[...j] (one input
- * channel meets one output channel), vectorised over j.
+ * channel meets one output channel), vectorised over j. fc_product_field_<tag> takes a
+ * block of kernel taps at once over a block of rows, adding each column's rows together
+ * (column-major within the block). fc_depthwise_gather_<tag> is the depthwise input
+ * gradient's kernel: the taps' weights in registers, a sum per pixel.
  */
 #ifndef FASTCONV_OUTER_H
 #define FASTCONV_OUTER_H
@@ -38,6 +41,21 @@ static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
     float t[FC_LANES_f32] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f32(t); }
 static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
     double t[FC_LANES_f64] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f64(t); }
+#endif
+/* Stores of the first n < lanes values of a vector, without writing past them. */
+#if defined(__AVX512F__)
+static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) { _mm512_mask_storeu_ps(p, (__mmask16) ((1u << n) - 1), v); }
+static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) { _mm512_mask_storeu_pd(p, (__mmask8) ((1u << n) - 1), v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) {
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v); }
+static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) {
+    _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)), v); }
+#else
+static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) {
+    float t[FC_LANES_f32]; fc_store_f32(t, v); for (int i = 0; i < n; i++) p[i] = t[i]; }
+static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) {
+    double t[FC_LANES_f64]; fc_store_f64(t, v); for (int i = 0; i < n; i++) p[i] = t[i]; }
 #endif
 
 /* The register budget: at most FC_OUTER_NV vectors of b, and MR x NV accumulators with
@@ -413,5 +431,112 @@ static void fc_product_field_##TAG(ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t n, cons
 
 FC_DEFINE_PRODUCT_FIELD(float, f32)
 FC_DEFINE_PRODUCT_FIELD(double, f64)
+
+/* fc_depthwise_gather_<tag>(taps, dy_offsets, w_offsets, n, dy, dy_col, w, cols, dx, dx_col,
+ *                           accumulate):
+ * the depthwise input gradient of a run of pixels that share their taps:
+ *     dx[k*dx_col + j] (+)= sum over t < taps of dy[k*dy_col + dy_offsets[t] + j]
+ *                                                * w[w_offsets[t] + j]
+ * for k < cols, j < n, the taps in order; dx is overwritten unless ``accumulate``.
+ * The taps' weights stay in registers over the run and each sum in one register, so a
+ * pixel costs a load of dy per tap and one store, where adding tap by tap into dx
+ * loaded and stored dx for every tap. More than FC_DW_GATHER_TAPS_MAX taps go in passes. */
+#define FC_DW_GATHER_TAPS_MAX 9
+/* NT x NV weights, NV sums and one dy vector: NV (NT + 1) < 32 with AVX-512, < 16 else. */
+#define FC_DW_GATHER_NV(NT) FC_FIELD_NV(NT)
+#define FC_DEFINE_DW_GATHER_KERNEL(T, TAG, NT, NV, TAIL)                                      \
+static void fc_dw_gather_##TAG##_##NT##_##NV##_##TAIL(                                        \
+        const ptrdiff_t* dy_offsets, const ptrdiff_t* w_offsets, const T* dy,              \
+        ptrdiff_t dy_col, const T* w, ptrdiff_t cols, T* dx, ptrdiff_t dx_col,             \
+        int accumulate, int tail)                                                          \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    fc_vec_##TAG wv[NT][NV], acc[NV];                                                      \
+    ptrdiff_t off[NT];                                                                     \
+    FC_UNROLL(16) for (int t = 0; t < NT; t++) {                                           \
+        off[t] = dy_offsets[t];                                                            \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++)                                          \
+            wv[t][v] = (TAIL && v == NV - 1)                                               \
+                       ? fc_load_tail_##TAG(w + w_offsets[t] + v * LANES, tail)            \
+                       : fc_load_##TAG(w + w_offsets[t] + v * LANES);                      \
+    }                                                                                      \
+    for (ptrdiff_t k = 0; k < cols; k++) {                                                 \
+        const T* d = dy + k * dy_col;                                                      \
+        T* o = dx + k * dx_col;                                                            \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                        \
+            if (accumulate)                                                                \
+                acc[v] = (TAIL && v == NV - 1) ? fc_load_tail_##TAG(o + v * LANES, tail)   \
+                                               : fc_load_##TAG(o + v * LANES);             \
+            else                                                                           \
+                acc[v] = fc_splat_##TAG((T) 0);                                            \
+        }                                                                                  \
+        FC_UNROLL(16) for (int t = 0; t < NT; t++)                                         \
+            FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                    \
+                fc_vec_##TAG dv = (TAIL && v == NV - 1)                                    \
+                                  ? fc_load_tail_##TAG(d + off[t] + v * LANES, tail)       \
+                                  : fc_load_##TAG(d + off[t] + v * LANES);                 \
+                acc[v] = fc_vfma_##TAG(dv, wv[t][v], acc[v]);                              \
+            }                                                                              \
+        FC_UNROLL(8) for (int v = 0; v < NV; v++) {                                        \
+            if (TAIL && v == NV - 1)                                                       \
+                fc_store_tail_##TAG(o + v * LANES, acc[v], tail);                          \
+            else                                                                           \
+                fc_store_##TAG(o + v * LANES, acc[v]);                                     \
+        }                                                                                  \
+    }                                                                                      \
+}
+#define FC_DW_GATHER_PAIR(NV, T, TAG, NT) \
+    FC_DEFINE_DW_GATHER_KERNEL(T, TAG, NT, NV, 0) FC_DEFINE_DW_GATHER_KERNEL(T, TAG, NT, NV, 1)
+#define FC_DW_GATHER_ENTRY(NV, TAG, NT) \
+    [NT - 1][NV - 1][0] = fc_dw_gather_##TAG##_##NT##_##NV##_0, \
+    [NT - 1][NV - 1][1] = fc_dw_gather_##TAG##_##NT##_##NV##_1,
+#define FC_DW_GATHER_SHAPES(X, ...) \
+    FC_FIELD_NV_1(X, __VA_ARGS__, 1) FC_FIELD_NV_2(X, __VA_ARGS__, 2) \
+    FC_FIELD_NV_3(X, __VA_ARGS__, 3) FC_FIELD_NV_4(X, __VA_ARGS__, 4) \
+    FC_FIELD_NV_5(X, __VA_ARGS__, 5) FC_FIELD_NV_6(X, __VA_ARGS__, 6) \
+    FC_FIELD_NV_7(X, __VA_ARGS__, 7) FC_FIELD_NV_8(X, __VA_ARGS__, 8) \
+    FC_FIELD_NV_9(X, __VA_ARGS__, 9)
+
+#define FC_DEFINE_DEPTHWISE_GATHER(T, TAG)                                                 \
+typedef void (*fc_dw_gather_kernel_##TAG)(const ptrdiff_t*, const ptrdiff_t*, const T*,       \
+                                       ptrdiff_t, const T*, ptrdiff_t, T*, ptrdiff_t, int, int); \
+FC_DW_GATHER_SHAPES(FC_DW_GATHER_PAIR, T, TAG)                                                   \
+static const fc_dw_gather_kernel_##TAG                                                        \
+        fc_dw_gather_table_##TAG[FC_DW_GATHER_TAPS_MAX][FC_PRODUCT_NV][2] = {                    \
+    FC_DW_GATHER_SHAPES(FC_DW_GATHER_ENTRY, TAG)                                                 \
+};                                                                                         \
+static void fc_depthwise_gather_##TAG(ptrdiff_t taps, const ptrdiff_t* dy_offsets,         \
+                                      const ptrdiff_t* w_offsets, ptrdiff_t n, const T* dy, \
+                                      ptrdiff_t dy_col, const T* w, ptrdiff_t cols, T* dx,  \
+                                      ptrdiff_t dx_col, int accumulate)                    \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG };                                                       \
+    const ptrdiff_t vectors = (n + LANES - 1) / LANES;                                     \
+    const int tail = (int) (n % LANES);                                                    \
+    if (cols <= 0 || n <= 0)                                                               \
+        return;                                                                            \
+    if (taps <= 0) {   /* no tap reaches these pixels */                                   \
+        if (!accumulate)                                                                   \
+            for (ptrdiff_t k = 0; k < cols; k++)                                           \
+                for (ptrdiff_t j = 0; j < n; j++)                                          \
+                    dx[k * dx_col + j] = (T) 0;                                            \
+        return;                                                                            \
+    }                                                                                      \
+    for (ptrdiff_t t0 = 0; t0 < taps; t0 += FC_DW_GATHER_TAPS_MAX) {                          \
+        const ptrdiff_t nt = taps - t0 < FC_DW_GATHER_TAPS_MAX ? taps - t0 : FC_DW_GATHER_TAPS_MAX; \
+        const ptrdiff_t nv_max = FC_DW_GATHER_NV(nt);                                         \
+        const ptrdiff_t passes = (vectors + nv_max - 1) / nv_max;                          \
+        for (ptrdiff_t pass = 0; pass < passes; pass++) {                                  \
+            const ptrdiff_t j0 = pass * vectors / passes;                                  \
+            const ptrdiff_t nv = (pass + 1) * vectors / passes - j0;                       \
+            fc_dw_gather_table_##TAG[nt - 1][nv - 1][tail != 0 && j0 + nv == vectors](        \
+                dy_offsets + t0, w_offsets + t0, dy + j0 * LANES, dy_col, w + j0 * LANES,  \
+                cols, dx + j0 * LANES, dx_col, accumulate || t0 > 0, tail);                \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+FC_DEFINE_DEPTHWISE_GATHER(float, f32)
+FC_DEFINE_DEPTHWISE_GATHER(double, f64)
 
 #endif
