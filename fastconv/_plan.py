@@ -168,14 +168,18 @@ def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups:
     reversed, on conv2d's tuned kernels (the gradient is then as fast as the forward
     pass), unless that conv2d would have few output channels (the forward input's
     channels: on MNIST's 3x3x1x32 it ran 20x slower than _grad's GEMM + col2im). Stride > 1:
-    "kernel", _grad's GEMM + col2im (direct for depthwise); measured one thread, float32,
-    AVX-512, it beat the four phase convolutions by 0-30% on 3x3 and 1x1 stride-2 layers
-    and by 2.4x on a depthwise one, whose phases are tiny convolutions.
+    "kernel", _grad's GEMM + col2im; measured one thread, float32, AVX-512, it beat the
+    four phase convolutions by 0-30% on 3x3 and 1x1 stride-2 layers. Depthwise layers
+    (one input channel a group) always take the kernel's gather loop
+    (fc_depthwise_gather): at stride 1, 2 threads, it ran 1.0-1.3x the phase conv2d on
+    AVX-512 and 1.0-1.8x on AVX2 (MobileNet's 3x3 128, 5x5 256, 3x3 576), and its
+    phases at stride 2 are tiny convolutions.
     """
-    cin_per_group, cout_per_group = w_shape[2], w_shape[3] // groups
-    depthwise = groups > 1 and cin_per_group == 1 and cout_per_group == 1
+    cin_per_group = w_shape[2]
+    if groups > 1 and cin_per_group == 1:
+        return "kernel"
     wide = cin_per_group >= MIN_PHASE_OUTPUT_CHANNELS and in_w >= MIN_PHASE_WIDTH
-    return "phases" if tuple(stride) == (1, 1) and (depthwise or wide) else "kernel"
+    return "phases" if tuple(stride) == (1, 1) and wide else "kernel"
 
 
 # conv2d's direct kernel blocks pixels along a row: on ResNet's 14x14 and 7x7 layers
