@@ -830,6 +830,7 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
         Py_ssize_t repeat_size = 0
         const floating* x_rows
         floating* repeated = NULL
+        floating* rows_copy
         int team
         floating* sums = NULL
         floating* fields = NULL
@@ -892,9 +893,10 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                         elif layout == DEPTHWISE:
                             if repeat:
                                 _held_rows(&g, oh, oh + rows, &ih0, &ih1)
-                                x_rows = repeated + threadid() * repeat_size
+                                rows_copy = repeated + threadid() * repeat_size
                                 _repeat_channels(&x[0, 0, 0, 0], &g, n, images, ih0, ih1,
-                                                 repeated + threadid() * repeat_size)
+                                                 rows_copy)
+                                x_rows = rows_copy
                                 x_c = g.out_c
                                 image_step = (ih1 - ih0) * g.in_w * x_c
                             else:
