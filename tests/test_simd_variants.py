@@ -62,6 +62,9 @@ CONV_CASES = [
     ((1, 7, 13, 32), (3, 3, 16, 128), dict(groups=2, dilation=(2, 1), padding="same")),
     ((2, 5, 9, 40), (3, 3, 40, 192), dict(stride=(1, 2), padding=((2, 0), (1, 3)))),
     ((1, 3, 12, 300), (1, 1, 300, 64), dict()),
+    # More taps than AVX-512's L2-sized slices of a wide block hold (2048 rows of 64
+    # floats or 32 doubles), in bands of whole 6-pixel blocks over two images.
+    ((2, 5, 13, 232), (3, 3, 232, 64), dict(padding="same")),
     ((1, 6, 4, 3), (2, 2, 3, 9), dict()),
     # Column blocks (at most 16 output channels per group, rows of at least one block of
     # pixels): chunks of 4, 2 and 1 channels, stride phases, dilation, asymmetric padding,

@@ -44,15 +44,17 @@ cdef inline void _multiply_add(Py_ssize_t n, const floating* x, const floating* 
         y[i] = _madd(x[i], w[i], y[i])
 
 
-# Register block of the multi-channel kernel: PIX_BLOCK output pixels x COUT_BLOCK output
-# channels accumulate in registers while each kernel row w[kh, kw, c, co0:co0 + COUT_BLOCK]
-# is loaded once and used PIX_BLOCK times. COUT_BLOCK is set per SIMD build (this file
+# Register block of the multi-channel kernel: WIDE_PIX_BLOCK output pixels x COUT_BLOCK
+# output channels accumulate in registers while each kernel row
+# w[kh, kw, c, co0:co0 + COUT_BLOCK] is loaded once and used WIDE_PIX_BLOCK times. COUT_BLOCK is set per SIMD build (this file
 # is compiled once per level) and dtype in fastconv_microkernel.h. Powers of two, so that
 # common channel counts leave no slow tail.
 cdef extern from "fastconv_microkernel.h" nogil:
     enum:
         COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
         COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
+        WIDE_PIX_BLOCK "FC_WIDE_PIXELS"
+        WIDE_SLICE_BYTES "FC_WIDE_SLICE_BYTES"
     # Column blocks (see the header): pixels per block, one kernel per channel count.
     enum:
         COLUMN_PIXELS_F32 "FC_COLUMN_PIXELS_f32"
@@ -169,7 +171,7 @@ cdef extern from "fastconv_microkernel.h" nogil:
 # Register block shapes (MR pixels x NR output channels), one table for every SIMD build:
 # NR is a fraction of COUT_BLOCK (the build's widest block), MR is chosen so that each
 # shape keeps about the same number of accumulators in registers.
-#   wide         4 x COUT_BLOCK       full channel blocks of wide layers
+#   wide         6 x COUT_BLOCK       full channel blocks of wide layers (4 x on SSE2)
 #   narrow       8 x COUT_BLOCK / 2   half a block left (3x3x1x32 on AVX-512)
 #   narrow tail  4 x COUT_BLOCK / 2   a row's last few pixels of a narrow layer
 #   panel 1/2    8 x COUT_BLOCK / 2   \
@@ -242,7 +244,7 @@ cdef inline void _block_dims(block_shape* shape, Py_ssize_t cout_block_max,
     """The shape table: (MR pixels, NR channels) of each register block, NR as a fraction
     of the build's COUT_BLOCK. Compile-time constants in each specialisation."""
     if block_shape is WideBlock:
-        pix_block[0], cout_block[0] = PIX_BLOCK, cout_block_max
+        pix_block[0], cout_block[0] = WIDE_PIX_BLOCK, cout_block_max
     elif block_shape is NarrowBlock:
         pix_block[0], cout_block[0] = NARROW_PIX_BLOCK, cout_block_max // 2
     elif block_shape is NarrowTailBlock:
@@ -722,7 +724,7 @@ cdef inline void _channel_split(Window* g, Py_ssize_t cout_block, Py_ssize_t ban
     panel_nr channels (0: per pixel, for bands narrower than a block). The driver packs
     the panels with the same split, so this is the one place that decides it."""
     cdef Py_ssize_t cout_g = g.out_c // g.groups, rest
-    co_full[0] = cout_g - cout_g % cout_block if band_min >= PIX_BLOCK else 0
+    co_full[0] = cout_g - cout_g % cout_block if band_min >= WIDE_PIX_BLOCK else 0
     co_done[0] = co_full[0]
     if band_min >= NARROW_PIX_BLOCK and co_full[0] + cout_block // 2 <= cout_g:
         co_done[0] = co_full[0] + cout_block // 2
@@ -775,11 +777,13 @@ cdef inline void _band_of_blocks(const floating* x, const floating* w, Py_ssize_
     # stop); the blocks between step along from the first.
     _pixel_coords(g, start, &n, &oh, &ow)
     _pixel_coords(g, stop - pix_block, &last_n, &last_oh, &last_ow)
-    # The reduction in slices whose weights stay in L1 while every block of the band uses
-    # them, when the block's weights are larger than that. The last block, moved back to
-    # end at the band's end, overlaps its neighbour: it runs whole, after the slices, so
-    # that no pixel adds a slice twice.
-    slice_taps = max(1, L1_WEIGHT_BYTES // (cout_block * <Py_ssize_t> sizeof(floating)))
+    # The reduction in slices whose weights stay in cache while every block of the band
+    # uses them, when the block's weights are larger than that: L1 for most shapes, the
+    # build's choice for wide blocks (L2 with AVX-512; see FC_WIDE_SLICE_BYTES). The last
+    # block, moved back to end at the band's end, overlaps its neighbour: it runs whole,
+    # after the slices, so that no pixel adds a slice twice.
+    slice_taps = max(1, (WIDE_SLICE_BYTES if block_shape is WideBlock else L1_WEIGHT_BYTES)
+                     // (cout_block * <Py_ssize_t> sizeof(floating)))
     aligned_blocks = n_pixels // pix_block
     if n_taps > slice_taps and aligned_blocks >= 2:
         t_lo = 0
@@ -853,17 +857,24 @@ cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
     """How the output pixels of the batch (counted row after row, image after image) are
     cut into bands, the work items of the register blocks: a band is a row of at least
     BAND_PIXELS pixels, or several rows of narrower maps (7x7, 14x14), so that a block's
-    weights are used by enough blocks while they are in cache. band_min: the shortest."""
+    weights are used by enough blocks while they are in cache. band_min: the shortest.
+
+    Bands start at multiples of the wide block's pixels, so that only the last band's
+    last wide block overlaps its neighbour and computes pixels twice (see _band_bounds)."""
     cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
     n_bands[0] = max(1, total // max(g.out_w, <Py_ssize_t> BAND_PIXELS))
-    band_min[0] = total // n_bands[0]
+    band_min[0] = (total if n_bands[0] == 1
+                   else WIDE_PIX_BLOCK * (total // WIDE_PIX_BLOCK // n_bands[0]))
 
 
 cdef inline void _band_bounds(Window* g, Py_ssize_t band, Py_ssize_t n_bands,
                               Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
+    """Pixels [start, stop) of a band (see _band_geometry): whole wide blocks, the last
+    band to the end."""
     cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
-    start[0] = band * total // n_bands
-    stop[0] = (band + 1) * total // n_bands
+    cdef Py_ssize_t blocks = total // WIDE_PIX_BLOCK
+    start[0] = band * blocks // n_bands * WIDE_PIX_BLOCK
+    stop[0] = total if band == n_bands - 1 else (band + 1) * blocks // n_bands * WIDE_PIX_BLOCK
 
 
 cdef inline Py_ssize_t _parts_per_group(Window* g, Py_ssize_t cout_block,

@@ -130,9 +130,9 @@ typedef fc_vec_f64 fc_vec_hf64;
 #define fc_vfma_hf64 fc_vfma_f64
 #endif
 
-/* The widest register block's output channels, per build and dtype (MR = 4 pixels):
- * measured on one core, with AVX-512 4 x 64 floats beat 4 x 32, 6 x 32, 8 x 32 and 3 x 64;
- * with AVX2 and SSE2, 32 beat 8, 16, 24 and matched 64. */
+/* The widest register block's output channels, per build and dtype: measured on one core
+ * at 4 pixels, with AVX-512 4 x 64 floats beat 4 x 32, 6 x 32, 8 x 32 and 3 x 64; with
+ * AVX2 and SSE2, 32 beat 8, 16, 24 and matched 64. */
 #if defined(__AVX512F__)
 #define FC_COUT_BLOCK_F32 64   /* x 4 pixels: 16 zmm accumulators */
 #define FC_COUT_BLOCK_F64 32
@@ -144,6 +144,27 @@ typedef fc_vec_f64 fc_vec_hf64;
 #define FC_COUT_BLOCK_F64 16
 #endif
 
+/* The widest block's pixels (MR). Six pixels load each weight vector once per 6 multiply-
+ * adds rather than 4: on 3x3 layers of 64-512 channels (7x7 to 56x56 maps, weights
+ * streamed from L2) 6 x 64 ran 7-20% faster than 4 x 64 with AVX-512, and 6 x 32 in
+ * passes of 6 x 2 vectors 12-25% faster than 4 x 32 with AVX2. */
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define FC_WIDE_PIXELS 6
+#else
+#define FC_WIDE_PIXELS 4
+#endif
+/* The weights a wide block reads while its band's blocks run over a slice of the
+ * reduction (_direct.pyx, _band_of_blocks). With AVX-512 the block is one pass over its
+ * taps and streams them from L2: 24 KiB slices (to stay in L1) cost 5-10% in reloading
+ * the accumulators, and unsliced, a 3x3x1024 block's 2.4 MiB ran 26% slower. Elsewhere
+ * the block runs in passes (FC_PASS_VECTORS), each reading every tap's weights: the
+ * second pass must find them in L1. */
+#if defined(__AVX512F__)
+#define FC_WIDE_SLICE_BYTES (512 << 10)
+#else
+#define FC_WIDE_SLICE_BYTES (24 << 10)
+#endif
+
 #define FC_STRINGIFY_(x) #x
 #define FC_UNROLL(n) _Pragma(FC_STRINGIFY_(GCC unroll n))
 
@@ -151,16 +172,23 @@ typedef fc_vec_f64 fc_vec_hf64;
  * passes over groups of FC_PASS_PIXELS pixels and FC_PASS_VECTORS vectors, each over all
  * its taps (the weights are in L1 by then). With 16 vector registers (AVX2, SSE2), a
  * 4 x 4 block left GCC two accumulators on the stack and every weight a memory operand;
- * 4 x 2 passes keep 8 accumulators, 2 weights and a broadcast in registers. */
+ * passes of 2 vectors keep their accumulators (at most 12 with FMA; 8 without, where a
+ * product needs a register of its own), 2 weights and a broadcast in registers. A pass
+ * takes MR, or MR halved until its accumulators fit. */
 #if defined(__AVX512F__)
 #define FC_MAX_ACC 24
 #define FC_PASS_VECTORS(NV) (NV)
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FC_MAX_ACC 12
+#define FC_PASS_VECTORS(NV) ((NV) < 2 ? (NV) : 2)
 #else
 #define FC_MAX_ACC 8
 #define FC_PASS_VECTORS(NV) ((NV) < 2 ? (NV) : 2)
 #endif
-#define FC_PASS_PIXELS(MR, NV) \
-    ((MR) < FC_MAX_ACC / FC_PASS_VECTORS(NV) ? (MR) : FC_MAX_ACC / FC_PASS_VECTORS(NV))
+#define FC_PASS_FITS(M, NV) ((M) * FC_PASS_VECTORS(NV) <= FC_MAX_ACC)
+#define FC_PASS_PIXELS(MR, NV)                                                             \
+    (FC_PASS_FITS(MR, NV) ? (MR) : FC_PASS_FITS((MR) / 2, NV) ? (MR) / 2                   \
+     : FC_PASS_FITS((MR) / 4, NV) ? (MR) / 4 : (MR) / 8)
 
 /* Both kernels start from `init` (pixel p's row at init + p * init_stride: the bias with
  * stride 0, or a partial sum) and store the block at out + p * out_stride. The values
@@ -259,10 +287,10 @@ static inline void fc_gather_##NAME(const T* const* x_pixels, const T* const* w_
     FC_DEFINE_GATHER_KERNEL(NAME, T, TAG, MR, NV)
 
 /* The shapes of _direct.pyx's table (MR pixels x NR channels, NR a fraction of
- * COUT_BLOCK): wide 4 x 1, narrow 8 x 1/2, narrow tail 4 x 1/2, quarter panels 16 x 1/4
- * and 4 x 1/4, eighth panels 16 x 1/8 and 4 x 1/8 (half vectors). */
-FC_DEFINE_BLOCK_KERNELS(wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
-FC_DEFINE_BLOCK_KERNELS(wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
+ * COUT_BLOCK): wide FC_WIDE_PIXELS x 1, narrow 8 x 1/2, narrow tail 4 x 1/2, quarter
+ * panels 16 x 1/4 and 4 x 1/4, eighth panels 16 x 1/8 and 4 x 1/8 (half vectors). */
+FC_DEFINE_BLOCK_KERNELS(wide_f32, float, f32, FC_WIDE_PIXELS, FC_COUT_BLOCK_F32 / FC_LANES_f32)
+FC_DEFINE_BLOCK_KERNELS(wide_f64, double, f64, FC_WIDE_PIXELS, FC_COUT_BLOCK_F64 / FC_LANES_f64)
 FC_DEFINE_BLOCK_KERNELS(narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
 FC_DEFINE_BLOCK_KERNELS(narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
 FC_DEFINE_BLOCK_KERNELS(narrow_tail_f32, float, f32, 4, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
