@@ -14,6 +14,7 @@ import pytest
 
 import fastconv
 from fastconv import _dispatch, reference
+from fastconv._plan import conv2d_plan
 from fastconv.conv import _conv2d
 from fastconv.pool import _pool2d
 
@@ -183,6 +184,22 @@ def test_direct_builds_match_reference(direct_build, xs, ws, kwargs, dtype, rng)
     expected = reference.conv2d(x, w, b, **kwargs)
     got = _conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), method="direct",
                   simd=direct_build, **kwargs)
+    assert_close(got, expected, dtype, n_terms=ws[0] * ws[1] * ws[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_builds_pack_large_kernels_on_two_threads(direct_build, dtype, rng):
+    # A kernel over 256 KiB is packed by all the call's threads, both the wide blocks'
+    # panels and the panels of the channels left after them (80 = 64 + 16 on AVX-512).
+    xs, ws = (1, 8, 10, 128), (3, 3, 128, 80)
+    plan = conv2d_plan(xs, ws, (8, 10), np.dtype(dtype), method="direct", workers=2,
+                       simd=direct_build)
+    if plan.threads < 2:
+        pytest.skip("this build runs one thread")
+    x, w, b = randn(rng, xs), randn(rng, ws), randn(rng, ws[3])
+    expected = reference.conv2d(x, w, b, padding="same")
+    got = _conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding="same",
+                  method="direct", workers=2, simd=direct_build)
     assert_close(got, expected, dtype, n_terms=ws[0] * ws[1] * ws[2])
 
 

@@ -5,7 +5,7 @@ the HWIO kernel (w[kh, kw, c_in, :]), packed into panels of the block's width.
 Output pixels are computed in register blocks of MR pixels x NR channels (a table
 of shapes, each a micro-kernel in fastconv_microkernel.h), so each kernel row
 loaded is used by every pixel of the block; a block runs its whole reduction (or
-an L1-sized slice of it) as one loop over a table of tap offsets, so its
+a slice of it that stays in cache) as one loop over a table of tap offsets, so its
 accumulators stay in registers. Depthwise layers and one-channel images have their
 own loops. Padding is never materialised: taps in the padding are skipped or read
 a zero pixel, which is the same as multiplying by zero.
@@ -46,9 +46,10 @@ cdef inline void _multiply_add(Py_ssize_t n, const floating* x, const floating* 
 
 # Register block of the multi-channel kernel: WIDE_PIX_BLOCK output pixels x COUT_BLOCK
 # output channels accumulate in registers while each kernel row
-# w[kh, kw, c, co0:co0 + COUT_BLOCK] is loaded once and used WIDE_PIX_BLOCK times. COUT_BLOCK is set per SIMD build (this file
-# is compiled once per level) and dtype in fastconv_microkernel.h. Powers of two, so that
-# common channel counts leave no slow tail.
+# w[kh, kw, c, co0:co0 + COUT_BLOCK] is loaded once and used WIDE_PIX_BLOCK times. Both
+# are set per SIMD build (this file is compiled once per level) and COUT_BLOCK per dtype
+# in fastconv_microkernel.h; powers of two, so that common channel counts leave no slow
+# tail.
 cdef extern from "fastconv_microkernel.h" nogil:
     enum:
         COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
@@ -171,7 +172,7 @@ cdef extern from "fastconv_microkernel.h" nogil:
 # Register block shapes (MR pixels x NR output channels), one table for every SIMD build:
 # NR is a fraction of COUT_BLOCK (the build's widest block), MR is chosen so that each
 # shape keeps about the same number of accumulators in registers.
-#   wide         6 x COUT_BLOCK       full channel blocks of wide layers (4 x on SSE2)
+#   wide         6 x COUT_BLOCK       full channel blocks of wide layers (4 x without AVX2)
 #   narrow       8 x COUT_BLOCK / 2   half a block left (3x3x1x32 on AVX-512)
 #   narrow tail  4 x COUT_BLOCK / 2   a row's last few pixels of a narrow layer
 #   panel 1/2    8 x COUT_BLOCK / 2   \
@@ -852,6 +853,10 @@ cdef inline void _panel_band(const floating* x, const floating* panel, const flo
                        n_store, p2)
 
 
+cdef inline bint _bands_are_rows(Window* g) noexcept nogil:
+    return g.out_w >= BAND_PIXELS
+
+
 cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
                                 Py_ssize_t* band_min) noexcept nogil:
     """How the output pixels of the batch (counted row after row, image after image) are
@@ -859,20 +864,28 @@ cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
     BAND_PIXELS pixels, or several rows of narrower maps (7x7, 14x14), so that a block's
     weights are used by enough blocks while they are in cache. band_min: the shortest.
 
-    Bands start at multiples of the wide block's pixels, so that only the last band's
-    last wide block overlaps its neighbour and computes pixels twice (see _band_bounds)."""
+    Several rows to a band start at multiples of the wide block's pixels, so that of
+    the wide blocks, only the last band's last one overlaps its neighbour and computes
+    pixels twice (see _band_bounds). A band of one row keeps the row's blocks within
+    it, for the kernels' paths along one row."""
     cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
     n_bands[0] = max(1, total // max(g.out_w, <Py_ssize_t> BAND_PIXELS))
-    band_min[0] = (total if n_bands[0] == 1
-                   else WIDE_PIX_BLOCK * (total // WIDE_PIX_BLOCK // n_bands[0]))
+    if n_bands[0] == 1 or _bands_are_rows(g):
+        band_min[0] = total // n_bands[0]
+    else:
+        band_min[0] = WIDE_PIX_BLOCK * (total // WIDE_PIX_BLOCK // n_bands[0])
 
 
 cdef inline void _band_bounds(Window* g, Py_ssize_t band, Py_ssize_t n_bands,
                               Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
-    """Pixels [start, stop) of a band (see _band_geometry): whole wide blocks, the last
-    band to the end."""
+    """Pixels [start, stop) of a band (see _band_geometry): one row, or whole wide
+    blocks with the last band running to the end."""
     cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
     cdef Py_ssize_t blocks = total // WIDE_PIX_BLOCK
+    if n_bands == 1 or _bands_are_rows(g):
+        start[0] = band * total // n_bands
+        stop[0] = (band + 1) * total // n_bands
+        return
     start[0] = band * blocks // n_bands * WIDE_PIX_BLOCK
     stop[0] = total if band == n_bands - 1 else (band + 1) * blocks // n_bands * WIDE_PIX_BLOCK
 

@@ -134,10 +134,10 @@ typedef fc_vec_f64 fc_vec_hf64;
  * at 4 pixels, with AVX-512 4 x 64 floats beat 4 x 32, 6 x 32, 8 x 32 and 3 x 64; with
  * AVX2 and SSE2, 32 beat 8, 16, 24 and matched 64. */
 #if defined(__AVX512F__)
-#define FC_COUT_BLOCK_F32 64   /* x 4 pixels: 16 zmm accumulators */
+#define FC_COUT_BLOCK_F32 64   /* 4 vectors: x 6 pixels, 24 zmm accumulators */
 #define FC_COUT_BLOCK_F64 32
 #elif defined(__AVX2__)
-#define FC_COUT_BLOCK_F32 32   /* x 4 pixels: 16 ymm accumulators */
+#define FC_COUT_BLOCK_F32 32   /* 4 vectors: x 6 pixels, in passes of 12 ymm accumulators */
 #define FC_COUT_BLOCK_F64 16
 #else
 #define FC_COUT_BLOCK_F32 32   /* more than 16 xmm hold: still measured best */
