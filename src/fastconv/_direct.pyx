@@ -193,6 +193,7 @@ cdef enum:
     WINDOW_MAX_VALUES = 2048
     WINDOW_MAX_TAPS = 512
     BAND_MAJOR_WEIGHT_BYTES = 256 << 10  # weights that leave bands part-major (conv2d_direct)
+    THREADED_PACK_BYTES = 256 << 10  # weights packed by all the call's threads (conv2d_direct)
     PIX_BLOCK = 4
     NARROW_PIX_BLOCK = 8
     PANEL_PIX_BLOCK = 16
@@ -2033,8 +2034,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     # by tap, reading each row of the kernel once, by all the threads when the kernel is
     # large: packing a 3x3x512x512 kernel (9 MiB) took 1.7 ms on one thread, a quarter
     # of the layer's time at batch 4 on 7x7 maps.
-    cdef int pack_threads = (n_threads if n_taps * g.out_c * <Py_ssize_t> sizeof(floating)
-                             > BAND_MAJOR_WEIGHT_BYTES else 1)
+    cdef Py_ssize_t weight_bytes = n_taps * g.out_c * <Py_ssize_t> sizeof(floating)
+    cdef int pack_threads = n_threads if weight_bytes > THREADED_PACK_BYTES else 1
     cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
     cdef Py_ssize_t co_full, co_done, panel_nr, chunks = 0, t
     cdef Py_ssize_t cout_g = g.out_c // g.groups
@@ -2128,8 +2129,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         n_parts = g.groups * _parts_per_group(&g, COUT_BLOCK, band_min)
     # Band-major when all the weights stay in L2: a band's parts run together, so its
     # input is read once from memory and its output pixels are written whole.
-    cdef bint band_major = (banded and n_taps * g.out_c * <Py_ssize_t> sizeof(floating)
-                            <= BAND_MAJOR_WEIGHT_BYTES)
+    cdef bint band_major = banded and weight_bytes <= BAND_MAJOR_WEIGHT_BYTES
     cdef Py_ssize_t part
     try:
         with nogil:
