@@ -952,7 +952,7 @@ cdef void _depthwise_row(const floating* x, const floating* w, const floating* b
 
 cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
                      const floating* zeros, const Py_ssize_t* tap_offsets,
-                     const floating* panels, const floating* wide_panels, floating* out,
+                     const floating* panels, const floating* block_panels, floating* out,
                      Window* g, Py_ssize_t band, Py_ssize_t n_bands, Py_ssize_t band_min,
                      Py_ssize_t part) noexcept nogil:
     """Part ``part`` of one band of output pixels (see _band_geometry), any channels and
@@ -978,20 +978,29 @@ cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
     panel_chunks = (cout_g - co_done + panel_nr - 1) // panel_nr if panel_nr else 0
     grp = part // parts
     co_block = part % parts
+    # A group's blocks' panels (conv2d_direct), when packed: the wide blocks', then the
+    # narrow block's.
+    cdef const floating* group_panels = (block_panels + grp * n_taps * co_done
+                                         if block_panels != NULL else NULL)
     if co_block < co_full // COUT_BLOCK:
         co0 = grp * cout_g + co_block * COUT_BLOCK
-        if wide_panels != NULL:
-            _band_of_blocks(x, wide_panels + (grp * (co_full // COUT_BLOCK) + co_block)
-                            * n_taps * COUT_BLOCK, COUT_BLOCK, bias + co0, zeros, tap_offsets,
-                            o_band + co0, g, start, stop, grp, COUT_BLOCK, wide)
+        if group_panels != NULL:
+            _band_of_blocks(x, group_panels + co_block * n_taps * COUT_BLOCK, COUT_BLOCK,
+                            bias + co0, zeros, tap_offsets, o_band + co0, g, start, stop, grp,
+                            COUT_BLOCK, wide)
         else:
             _band_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_band + co0,
                             g, start, stop, grp, COUT_BLOCK, wide)
         return
     if co_done > co_full:
         co0 = grp * cout_g + co_full
-        _band_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_band + co0, g,
-                        start, stop, grp, COUT_BLOCK // 2, narrow)
+        if group_panels != NULL:
+            _band_of_blocks(x, group_panels + co_full * n_taps, COUT_BLOCK // 2, bias + co0,
+                            zeros, tap_offsets, o_band + co0, g, start, stop, grp,
+                            COUT_BLOCK // 2, narrow)
+        else:
+            _band_of_blocks(x, w + co0, g.out_c, bias + co0, zeros, tap_offsets, o_band + co0,
+                            g, start, stop, grp, COUT_BLOCK // 2, narrow)
     for chunk in range(panel_chunks):
         co0 = co_done + chunk * panel_nr
         _panel_band(x, panels + (grp * panel_chunks + chunk) * (n_taps + 1) * panel_nr, zeros,
@@ -1014,16 +1023,19 @@ cdef inline bint _use_grouped_blocks(Window* g, Py_ssize_t cout_block,
             and g.out_c % cout_block == 0)
 
 
-cdef void _grouped_band(const floating* x, const floating* w, const floating* bias,
-                        const floating* zeros, floating* out, Window* g, Py_ssize_t band,
-                        Py_ssize_t n_bands, Py_ssize_t block_index) noexcept nogil:
+cdef void _grouped_band(const floating* x, const floating* block_panels,
+                        const floating* bias, const floating* zeros, floating* out, Window* g,
+                        Py_ssize_t band, Py_ssize_t n_bands,
+                        Py_ssize_t block_index) noexcept nogil:
     """One band's channels [block_index * COUT_BLOCK, ...) of a grouped layer in grouped
     blocks of PIX_BLOCK pixels (the last moved back to end at the band's end). Each kernel
     tap (kh, kw) is one run: the pixels' input channels of the block (or the zero pixel
-    in the padding) and the tap's G weight rows, C_out apart in the HWIO kernel."""
+    in the padding) and the tap's G weight rows, consecutive in the block's packed panel
+    (see conv2d_direct)."""
     cdef:
         Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
         Py_ssize_t G = g.out_c // g.groups, c0 = block_index * COUT_BLOCK
+        const floating* panel = block_panels + block_index * g.k_h * g.k_w * G * COUT_BLOCK
         Py_ssize_t start, stop, block, pixel0, p, kh, kw, ih, iw, n_runs
         Py_ssize_t pix_n[PIX_BLOCK], pix_oh[PIX_BLOCK], pix_ow[PIX_BLOCK]
         const floating* run_pixels[MAX_RUNS * PIX_BLOCK]
@@ -1055,15 +1067,15 @@ cdef void _grouped_band(const floating* x, const floating* w, const floating* bi
                         run[p] = zeros
                 if not any_inside:
                     continue
-                run_w[n_runs] = w + (kh * g.k_w + kw) * G * g.out_c + c0
+                run_w[n_runs] = panel + (kh * g.k_w + kw) * G * COUT_BLOCK
                 n_runs += 1
                 if n_runs == MAX_RUNS:
-                    _grouped_taps(run_pixels, run_w, n_runs, G, g.out_c, init, init_stride,
+                    _grouped_taps(run_pixels, run_w, n_runs, G, COUT_BLOCK, init, init_stride,
                                   out + pixel0 * g.out_c + c0, g.out_c)
                     init, init_stride = out + pixel0 * g.out_c + c0, g.out_c
                     n_runs = 0
         if n_runs or init_stride == 0:
-            _grouped_taps(run_pixels, run_w, n_runs, G, g.out_c, init, init_stride,
+            _grouped_taps(run_pixels, run_w, n_runs, G, COUT_BLOCK, init, init_stride,
                           out + pixel0 * g.out_c + c0, g.out_c)
 
 
@@ -1862,16 +1874,27 @@ cdef void _pack_panel_row(const floating* w, const floating* bias, floating* pan
                 panel[j] = row[grp * cout_g + channel]
 
 
-cdef void _pack_wide_row(const floating* w, floating* wide_panels, Window* g, Py_ssize_t t,
-                         Py_ssize_t n_taps, Py_ssize_t n_wide) noexcept nogil:
-    """Row t of every wide block's panel (see conv2d_direct): COUT_BLOCK channels of tap t."""
+cdef void _pack_block_row(const floating* w, floating* block_panels, Py_ssize_t row_len,
+                          Py_ssize_t groups, Py_ssize_t t, Py_ssize_t n_taps,
+                          Py_ssize_t n_wide, bint narrow) noexcept nogil:
+    """Row t of every register block's panel (see conv2d_direct): tap t's channels of each
+    group's n_wide wide blocks (COUT_BLOCK each), then of its narrow block (half as many)
+    if ``narrow``. The kernel's rows are ``row_len`` long, in ``groups`` equal parts."""
     cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-    cdef Py_ssize_t cout_g = g.out_c // g.groups, grp, co_block
-    for grp in range(g.groups):
+    cdef Py_ssize_t cout_g = row_len // groups, grp, co_block
+    cdef Py_ssize_t group_len = n_taps * (n_wide * COUT_BLOCK + (COUT_BLOCK // 2 if narrow
+                                                                 else 0))
+    cdef const floating* row = w + t * row_len
+    cdef floating* group_panels
+    for grp in range(groups):
+        group_panels = block_panels + grp * group_len
         for co_block in range(n_wide):
-            memcpy(wide_panels + ((grp * n_wide + co_block) * n_taps + t) * COUT_BLOCK,
-                   w + t * g.out_c + grp * cout_g + co_block * COUT_BLOCK,
-                   COUT_BLOCK * sizeof(floating))
+            memcpy(group_panels + (co_block * n_taps + t) * COUT_BLOCK,
+                   row + grp * cout_g + co_block * COUT_BLOCK, COUT_BLOCK * sizeof(floating))
+        if narrow:
+            memcpy(group_panels + n_wide * n_taps * COUT_BLOCK + t * (COUT_BLOCK // 2),
+                   row + grp * cout_g + n_wide * COUT_BLOCK,
+                   (COUT_BLOCK // 2) * sizeof(floating))
 
 
 cdef inline bint _flat_depthwise(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
@@ -2059,27 +2082,33 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
             for t in range(n_taps + 1):
                 _pack_panel_row(&w[0, 0, 0, 0], &bias[0], panels, &g, t, n_taps, co_done,
                                 chunks, panel_nr)
-    # The wide blocks' weights, packed once per call into contiguous panels of COUT_BLOCK
-    # channels (tap by tap) when C_out is wider than one block: read in place, a block's
-    # weight rows lie C_out apart, and on a 3x3x256x256 layer streaming those strided rows
-    # halved the kernel's speed.
-    cdef floating* wide_panels = NULL
-    cdef Py_ssize_t n_wide = co_full // COUT_BLOCK
-    if (n_wide and g.out_c > COUT_BLOCK and not single_channel
-            and not (cin_g == 1 and cout_g == 1) and not use_columns and not grouped):
-        wide_panels = <floating*> malloc(g.groups * n_wide * n_taps * COUT_BLOCK
-                                         * sizeof(floating))
-        if wide_panels == NULL:
+    # The register blocks' weights, packed once per call into contiguous panels of their
+    # channels (tap by tap), group by group, when the kernel's rows are longer than a
+    # block: read in place, a block's weight rows lie C_out apart. On a 3x3x256x256 layer
+    # streaming those strided rows halved the kernel's speed, and on grouped layers
+    # (ResNeXt) rows 2-4 KiB apart fall into a few of L1's sets and miss it on every tap.
+    # Grouped blocks (_grouped_band) take a grouped layer's kernel as one group's, its
+    # rows (kh, kw, r) of C_out channels cut into blocks.
+    cdef floating* block_panels = NULL
+    cdef Py_ssize_t n_wide = g.out_c // COUT_BLOCK if grouped else co_full // COUT_BLOCK
+    cdef bint narrow = not grouped and co_done > co_full
+    cdef Py_ssize_t pack_groups = 1 if grouped else g.groups
+    if ((grouped or (n_wide and g.out_c > COUT_BLOCK) or (narrow and g.out_c > COUT_BLOCK // 2))
+            and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns):
+        block_panels = <floating*> malloc(g.out_c * n_taps * sizeof(floating))
+        if block_panels == NULL:
             free(zeros)
             free(tap_offsets)
             free(panels)
             raise MemoryError("conv2d: cannot allocate the direct kernel's weight panels")
         if pack_threads > 1:
             for t in prange(n_taps, nogil=True, num_threads=pack_threads, schedule="static"):
-                _pack_wide_row(&w[0, 0, 0, 0], wide_panels, &g, t, n_taps, n_wide)
+                _pack_block_row(&w[0, 0, 0, 0], block_panels, g.out_c, pack_groups, t, n_taps,
+                                n_wide, narrow)
         else:
             for t in range(n_taps):
-                _pack_wide_row(&w[0, 0, 0, 0], wide_panels, &g, t, n_taps, n_wide)
+                _pack_block_row(&w[0, 0, 0, 0], block_panels, g.out_c, pack_groups, t, n_taps,
+                                n_wide, narrow)
     # Depthwise layers (stride_w 1) whose channels do not fill whole register blocks run
     # as flat rows (_depthwise_flat_row), two at a time where they can (depthwise pairs,
     # _depthwise_flat_pair), with each tap's weights repeated with period C.
@@ -2096,7 +2125,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
             free(zeros)
             free(tap_offsets)
             free(panels)
-            free(wide_panels)
+            free(block_panels)
             raise MemoryError("conv2d: cannot allocate the depthwise kernel's weight rows")
         for tap in range(g.k_h * g.k_w):
             for i in range(period_len):
@@ -2140,7 +2169,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                     row = item // n_parts
                     part = item % n_parts
                 if grouped:
-                    _grouped_band(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros,
+                    _grouped_band(&x[0, 0, 0, 0], block_panels, &bias[0], zeros,
                                   &out[0, 0, 0, 0], &g, row, n_bands, part)
                 elif use_columns:
                     _conv_columns_row(&x[0, 0, 0, 0], column_w, column_taps,
@@ -2165,13 +2194,13 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                                    tap_offsets, &out[0, 0, 0, 0], &g, row)
                 else:
                     _conv_band(&x[0, 0, 0, 0], &w[0, 0, 0, 0], &bias[0], zeros, tap_offsets,
-                               panels, wide_panels, &out[0, 0, 0, 0], &g, row, n_bands,
+                               panels, block_panels, &out[0, 0, 0, 0], &g, row, n_bands,
                                band_min, part)
     finally:
         free(zeros)
         free(tap_offsets)
         free(panels)
-        free(wide_panels)
+        free(block_panels)
         free(periodic)
         free(column_w)
         free(column_taps)
