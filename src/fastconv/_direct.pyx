@@ -18,6 +18,9 @@ from libc.string cimport memcmp, memcpy, memset
 cdef extern from "fastconv_config.h" nogil:
     double fc_fma(double a, double b, double c)
     float fc_fmaf(float a, float b, float c)
+    void* fc_aligned_alloc(size_t bytes)
+    void* fc_aligned_calloc(size_t count, size_t size)
+    void fc_aligned_free(void* p)
 
 from fastconv._geometry cimport (Window, check_conv_contract, input_col, input_row, inside,
                                  make_window, pixel_offset, source_col, source_row)
@@ -1860,7 +1863,7 @@ cdef void _pack_panel_row(const floating* w, const floating* bias, floating* pan
                           Window* g, Py_ssize_t t, Py_ssize_t n_taps, Py_ssize_t co_done,
                           Py_ssize_t chunks, Py_ssize_t panel_nr) noexcept nogil:
     """Row t of every remaining-channels panel (see conv2d_direct): tap t's weights, or
-    the bias for t == n_taps. Channels past a group's end stay zero (calloc)."""
+    the bias for t == n_taps. Channels past a group's end stay zero (allocated zeroed)."""
     cdef Py_ssize_t cout_g = g.out_c // g.groups, grp, chunk, j, channel
     cdef const floating* row = bias if t == n_taps else w + t * g.out_c
     cdef floating* panel
@@ -2067,8 +2070,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     if (panel_nr and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns
             and not grouped):
         chunks = (cout_g - co_done + panel_nr - 1) // panel_nr
-        panels = <floating*> calloc(g.groups * chunks * (n_taps + 1) * panel_nr,
-                                    sizeof(floating))
+        panels = <floating*> fc_aligned_calloc(g.groups * chunks * (n_taps + 1) * panel_nr,
+                                               sizeof(floating))
         if panels == NULL:
             free(zeros)
             free(tap_offsets)
@@ -2095,11 +2098,11 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t pack_groups = 1 if grouped else g.groups
     if ((grouped or (n_wide and g.out_c > COUT_BLOCK) or (narrow and g.out_c > COUT_BLOCK // 2))
             and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns):
-        block_panels = <floating*> malloc(g.out_c * n_taps * sizeof(floating))
+        block_panels = <floating*> fc_aligned_alloc(g.out_c * n_taps * sizeof(floating))
         if block_panels == NULL:
             free(zeros)
             free(tap_offsets)
-            free(panels)
+            fc_aligned_free(panels)
             raise MemoryError("conv2d: cannot allocate the direct kernel's weight panels")
         if pack_threads > 1:
             for t in prange(n_taps, nogil=True, num_threads=pack_threads, schedule="static"):
@@ -2124,8 +2127,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         if periodic == NULL:
             free(zeros)
             free(tap_offsets)
-            free(panels)
-            free(block_panels)
+            fc_aligned_free(panels)
+            fc_aligned_free(block_panels)
             raise MemoryError("conv2d: cannot allocate the depthwise kernel's weight rows")
         for tap in range(g.k_h * g.k_w):
             for i in range(period_len):
@@ -2199,8 +2202,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     finally:
         free(zeros)
         free(tap_offsets)
-        free(panels)
-        free(block_panels)
+        fc_aligned_free(panels)
+        fc_aligned_free(block_panels)
         free(periodic)
         free(column_w)
         free(column_taps)

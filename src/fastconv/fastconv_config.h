@@ -35,6 +35,35 @@ static inline double fc_fma(double a, double b, double c) { return a * b + c; }
 static inline float fc_fmaf(float a, float b, float c) { return a * b + c; }
 #endif
 
+/* Buffers the vector loops read whole vectors from (packed weight panels), aligned to a
+ * cache line: malloc gives 16 bytes, and then every 64-byte load of a panel row spans
+ * two lines, which cost the direct kernel 5-12%. Free with fc_aligned_free. */
+#include <stdlib.h>
+#include <string.h>
+#define FC_CACHE_LINE 64
+#if defined(_MSC_VER)
+#include <malloc.h>
+static inline void* fc_aligned_alloc(size_t bytes) {
+    return _aligned_malloc(bytes ? bytes : 1, FC_CACHE_LINE);
+}
+static inline void fc_aligned_free(void* p) { _aligned_free(p); }
+#else
+static inline void* fc_aligned_alloc(size_t bytes) {
+    void* p = NULL;
+    return posix_memalign(&p, FC_CACHE_LINE, bytes ? bytes : 1) == 0 ? p : NULL;
+}
+static inline void fc_aligned_free(void* p) { free(p); }
+#endif
+/* fc_aligned_alloc, zeroed; NULL when count * size overflows or memory runs out. */
+static inline void* fc_aligned_calloc(size_t count, size_t size) {
+    if (size && count > (size_t) -1 / size)
+        return NULL;
+    void* p = fc_aligned_alloc(count * size);
+    if (p)
+        memset(p, 0, count * size);
+    return p;
+}
+
 /* The instruction sets the compiler was allowed to emit everywhere (the build's baseline). */
 #define FC_STR_(x) #x
 static const char fc_simd_baseline[] = ""
