@@ -1031,8 +1031,8 @@ cdef void _grouped_band(const floating* x, const floating* block_panels,
                         Py_ssize_t band, Py_ssize_t n_bands,
                         Py_ssize_t block_index) noexcept nogil:
     """One band's channels [block_index * COUT_BLOCK, ...) of a grouped layer in grouped
-    blocks of PIX_BLOCK pixels (the last moved back to end at the band's end). Each kernel
-    tap (kh, kw) is one run: the pixels' input channels of the block (or the zero pixel
+    blocks of WIDE_PIX_BLOCK pixels (the last moved back to end at the band's end). Each
+    kernel tap (kh, kw) is one run: the pixels' input channels of the block (or the zero pixel
     in the padding) and the tap's G weight rows, consecutive in the block's packed panel
     (see conv2d_direct)."""
     cdef:
@@ -1040,27 +1040,27 @@ cdef void _grouped_band(const floating* x, const floating* block_panels,
         Py_ssize_t G = g.out_c // g.groups, c0 = block_index * COUT_BLOCK
         const floating* panel = block_panels + block_index * g.k_h * g.k_w * G * COUT_BLOCK
         Py_ssize_t start, stop, block, pixel0, p, kh, kw, ih, iw, n_runs
-        Py_ssize_t pix_n[PIX_BLOCK], pix_oh[PIX_BLOCK], pix_ow[PIX_BLOCK]
-        const floating* run_pixels[MAX_RUNS * PIX_BLOCK]
+        Py_ssize_t pix_n[WIDE_PIX_BLOCK], pix_oh[WIDE_PIX_BLOCK], pix_ow[WIDE_PIX_BLOCK]
+        const floating* run_pixels[MAX_RUNS * WIDE_PIX_BLOCK]
         const floating* run_w[MAX_RUNS]
         const floating** run
         const floating* init
         Py_ssize_t init_stride
         bint any_inside
     _band_bounds(g, band, n_bands, &start, &stop)
-    for block in range((stop - start + PIX_BLOCK - 1) // PIX_BLOCK):
-        pixel0 = min(start + block * PIX_BLOCK, stop - PIX_BLOCK)
+    for block in range((stop - start + WIDE_PIX_BLOCK - 1) // WIDE_PIX_BLOCK):
+        pixel0 = min(start + block * WIDE_PIX_BLOCK, stop - WIDE_PIX_BLOCK)
         _pixel_coords(g, pixel0, &pix_n[0], &pix_oh[0], &pix_ow[0])
-        for p in range(1, PIX_BLOCK):
+        for p in range(1, WIDE_PIX_BLOCK):
             pix_n[p], pix_oh[p], pix_ow[p] = pix_n[p - 1], pix_oh[p - 1], pix_ow[p - 1]
             _step_pixels(g, 1, &pix_n[p], &pix_oh[p], &pix_ow[p])
         init, init_stride = bias + c0, 0
         n_runs = 0
         for kh in range(g.k_h):
             for kw in range(g.k_w):
-                run = run_pixels + n_runs * PIX_BLOCK
+                run = run_pixels + n_runs * WIDE_PIX_BLOCK
                 any_inside = False
-                for p in range(PIX_BLOCK):
+                for p in range(WIDE_PIX_BLOCK):
                     ih = input_row(g, pix_oh[p], kh)
                     iw = input_col(g, pix_ow[p], kw)
                     if inside(ih, g.in_h) and inside(iw, g.in_w):
@@ -2012,7 +2012,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     _band_geometry(&g, &n_bands, &band_min)
     cdef bint grouped = (_use_grouped_blocks(&g, COUT_BLOCK_F32 if floating is float
                                              else COUT_BLOCK_F64, LANES)
-                         and band_min >= PIX_BLOCK)
+                         and band_min >= WIDE_PIX_BLOCK)
     cdef bint use_columns = (not grouped and not single_channel
                              and not (cin_g == 1 and w.shape[3] == g.groups)
                              and w.shape[3] // g.groups <= COLUMN_MAX_COUT
