@@ -29,6 +29,10 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+cdef extern from "fastconv_config.h" nogil:
+    void* fc_aligned_alloc(size_t bytes)
+    void fc_aligned_free(void* p)
+
 from fastconv._blas cimport gemm_rowmajor_op
 from fastconv._patches cimport pack_patches
 from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contract, input_col,
@@ -37,6 +41,13 @@ from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contrac
 
 cdef enum:
     GRAD_BLOCK = 64   # channels one pooling-gradient work item owns
+    LINE_VALUES = 16  # a workspace's per-thread parts start on cache lines (of floats)
+
+
+cdef inline Py_ssize_t _whole_lines(Py_ssize_t n) noexcept nogil:
+    """n rounded up to whole LINE_VALUES: each thread's part of an aligned workspace
+    then starts on a cache line, as vector loops want."""
+    return (n + LINE_VALUES - 1) // LINE_VALUES * LINE_VALUES
 
 
 cdef inline Py_ssize_t _floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -320,10 +331,10 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
     if g.batch * g.in_h == 0:
         return
     cdef floating* spread = NULL
-    cdef Py_ssize_t spread_size = g.in_w * g.out_c
+    cdef Py_ssize_t spread_size = _whole_lines(g.in_w * g.out_c)
     if not use_blas:
         if w.shape[2] == 1 and w.shape[3] > g.groups:
-            spread = <floating*> malloc(n_threads * spread_size * sizeof(floating))
+            spread = <floating*> fc_aligned_alloc(n_threads * spread_size * sizeof(floating))
             if spread == NULL:
                 raise MemoryError("conv2d_grad_input: cannot allocate the row workspace")
         try:
@@ -333,7 +344,7 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
                                            spread + threadid() * spread_size
                                            if spread != NULL else NULL)
         finally:
-            free(spread)
+            fc_aligned_free(spread)
         return
     team = <int> min(<Py_ssize_t> n_threads, max(1, g.batch * ((bands + 1) // 2)))
     if not pointwise:
@@ -824,7 +835,7 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
         Py_ssize_t item, chunk, part, grp, j0, j1, u, u_end, step, n, oh, i, q, kh, kw, c, o
         Py_ssize_t later, images, rows, base
         Py_ssize_t w_row = dw.shape[3], w_size = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
-        Py_ssize_t fields_size = band * k_len if by_field else 0
+        Py_ssize_t fields_size = _whole_lines(band * k_len) if by_field else 0
         bint repeat = layout == DEPTHWISE and cout_g > 1
         Py_ssize_t ih0, ih1, x_c, image_step
         Py_ssize_t repeat_size = 0
@@ -844,19 +855,20 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     team = <int> min(<Py_ssize_t> n_threads, n_chunks * n_parts)
     if repeat:
         # One band's input rows: whole images (at most the batch) or a band's rows of one.
-        repeat_size = (min(max(1, band // g.out_h), g.batch) * g.in_w * g.out_c
-                       * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
-                             + (g.k_h - 1) * g.dil_h + 1))
+        repeat_size = _whole_lines(min(max(1, band // g.out_h), g.batch) * g.in_w * g.out_c
+                                   * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
+                                         + (g.k_h - 1) * g.dil_h + 1))
     try:
-        sums = <floating*> malloc(n_chunks * s.size * sizeof(floating))
+        # Aligned, so that the rows of the partial sums (whole vectors) start on lines.
+        sums = <floating*> fc_aligned_alloc(n_chunks * s.size * sizeof(floating))
         if sums == NULL:
             raise MemoryError("conv2d_grad_weight: cannot allocate the partial sums")
         if by_field:
-            fields = <floating*> malloc(team * fields_size * sizeof(floating))
+            fields = <floating*> fc_aligned_alloc(team * fields_size * sizeof(floating))
             if fields == NULL:
                 raise MemoryError("conv2d_grad_weight: cannot allocate the receptive fields")
         if repeat:
-            repeated = <floating*> malloc(team * repeat_size * sizeof(floating))
+            repeated = <floating*> fc_aligned_alloc(team * repeat_size * sizeof(floating))
             if repeated == NULL:
                 raise MemoryError("conv2d_grad_weight: cannot allocate the repeated channels")
         with nogil:
@@ -927,9 +939,9 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                             total = total + sums[later * s.size + q]
                         out[i * w_row + grp * cout_g + o] = total
     finally:
-        free(sums)
-        free(fields)
-        free(repeated)
+        fc_aligned_free(sums)
+        fc_aligned_free(fields)
+        fc_aligned_free(repeated)
 
 
 # ---------------------------------------------------------------------------
