@@ -387,6 +387,41 @@ def test_nonfinite_weights_with_zero_padding_follow_the_reference(method, specia
     np.testing.assert_array_equal(got[~np.isnan(got)], expected[~np.isnan(expected)])
 
 
+# Outputs smaller than the kernel (deep layers on small maps): the weights' finiteness is
+# read off the output after the kernel has run, where some output's window lies inside
+# the image, and checked beforehand where none does (a 3x3 kernel on one pixel).
+@pytest.mark.parametrize("x_shape, kwargs", [
+    ((1, 3, 4, 16), {"padding": "same"}),
+    ((2, 5, 5, 16), {"padding": 2, "stride": 2}),
+    ((1, 6, 7, 16), {"padding": "same", "dilation": 2}),
+    ((1, 1, 1, 16), {"padding": "same"}),
+    ((1, 2, 2, 16), {"padding": ((2, 0), (0, 2))}),
+])
+@pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("tap", [(0, 0), (1, 1), (2, 2)])
+def test_nonfinite_weights_of_a_kernel_larger_than_the_output(x_shape, kwargs, special, tap):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((3, 3, 16, 24))
+    w[tap + (5, 7)] = special
+    expected, bound = conv_expected(x, w, **kwargs)
+    got = conv2d(x, w, method="direct", **kwargs)
+    assert got.size < w.size
+    assert_matches(got, expected, bound, np.float64)
+
+
+def test_non_finite_inputs_with_a_kernel_larger_than_the_output_keep_the_result():
+    """A NaN pixel makes the output non-finite with finite weights: the result stands."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 4, 4, 16))
+    x[0, 1, 2, 3] = np.nan
+    w = rng.standard_normal((3, 3, 16, 24))
+    expected, bound = conv_expected(x, w, padding="same")
+    assert np.isnan(expected).sum() == 9 * 24
+    assert_matches(conv2d(x, w, padding="same", method="direct"), expected, bound,
+                   np.float64)
+
+
 # --- dtypes -------------------------------------------------------------------------------
 BAD_DTYPES = [np.complex64, np.complex128, object, "U3", "S3", [("a", "f4"), ("b", "f4")],
               [("a", "f8")], "V8", "datetime64[s]", "timedelta64[ms]", np.longdouble]
