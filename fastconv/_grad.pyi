@@ -56,3 +56,9 @@ def avg_pool2d_grad(
     pad_top_left: tuple[SupportsIndex, SupportsIndex],
     n_threads: int,
 ) -> None: ...
+def reversed_adjoint_kernel(
+    w: npt.NDArray[_Float],
+    out: npt.NDArray[_Float],
+    groups: SupportsIndex,
+    n_threads: int,
+) -> None: ...

@@ -1,4 +1,5 @@
 # Stub for fastconv._grad_avx2: the same source as fastconv._grad, built for avx2.
 from ._grad import (avg_pool2d_grad as avg_pool2d_grad, conv2d_grad_input as conv2d_grad_input,
                     conv2d_grad_weight as conv2d_grad_weight, max_pool2d_grad as max_pool2d_grad,
+                    reversed_adjoint_kernel as reversed_adjoint_kernel,
                     WEIGHT_LAYOUTS as WEIGHT_LAYOUTS)

@@ -182,10 +182,11 @@ def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups:
     return "phases" if tuple(stride) == (1, 1) and wide else "kernel"
 
 
-# conv2d's direct kernel blocks pixels along a row: on ResNet's 14x14 and 7x7 layers
-# (256 and 512 channels, 2 threads) the phase conv2d ran 3-4x slower than PyTorch, the
-# GEMM + col2im kernel 1.2-2x (a shared machine: rough figures).
-MIN_PHASE_WIDTH = 16
+# Narrow maps go to the GEMM + col2im kernel. Measured in one process, interleaved, 2
+# threads, float32, AVX-512, the phase conv2d against it: 14x14 (256 and 512 channels)
+# 1.26-1.33x, 10x10 1.23x; 7x7 512 1.09x at batch 8 but 0.68x at batch 1, where preparing
+# the reversed kernel (1.7 ms for 3x3x512x512) costs as much as the convolution.
+MIN_PHASE_WIDTH = 10
 
 
 # The phases' conv2d writes the forward input's channels; conv2d's direct kernel blocks

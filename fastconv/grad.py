@@ -15,7 +15,7 @@ from . import _blas_threads, _dispatch, _validate
 from .conv import _conv2d
 from ._geometry import Window, adjoint_phases, gradient_window, transpose_output_hw
 from ._plan import (grad_input_method, grad_input_plan, grad_weight_plan, input_group_merge,
-                    pool_grad_plan)
+                    pool_grad_plan, threads_for)
 from ._typing import ArrayLike, IntOrPair, Padding
 
 __all__ = ["conv2d_grad_input", "conv2d_grad_weight", "conv2d_transpose", "max_pool2d_grad",
@@ -180,10 +180,12 @@ def _grad_input_by_phases(dy4: np.ndarray, w: np.ndarray, target4: np.ndarray, w
                           window.pads[0][0])
     cols = adjoint_phases(in_w, out_w, k_w, window.stride[1], window.dilation[1],
                           window.pads[1][0])
-    w_t = (np.asarray(w, dtype=dtype)
-           .reshape(k_h, k_w, cin_per_group, groups, c_out // groups)
-           .transpose(0, 1, 4, 3, 2)        # (KH, KW, C_out/groups, groups, C_in/groups)
-           .reshape(k_h, k_w, c_out // groups, groups * cin_per_group))
+    # The kernel with its taps reversed and each group's channel axes swapped:
+    # reversed_w[k_h - 1 - kh, k_w - 1 - kw, o, g * C_in/groups + c] = w[kh, kw, c, g * ...].
+    reversed_w = np.empty((k_h, k_w, c_out // groups, groups * cin_per_group), dtype)
+    _kernels().reversed_adjoint_kernel(
+        np.ascontiguousarray(w, dtype=dtype), reversed_w, groups,
+        threads_for(workers, reversed_w.size, k_h * k_w * groups))
     dy4 = dy4.astype(dtype, copy=False)
     single = len(rows) == 1 and len(cols) == 1
     for r in rows:
@@ -194,7 +196,7 @@ def _grad_input_by_phases(dy4: np.ndarray, w: np.ndarray, target4: np.ndarray, w
                 target4[where] = 0
                 continue
             dy_part = dy4[:, r.crop[0]:out_h - r.crop[1], c.crop[0]:out_w - c.crop[1]]
-            kernel = w_t[np.ix_(r.taps, c.taps)]
+            kernel = _phase_kernel(reversed_w, r.taps, c.taps)
             if single:
                 _conv2d(dy_part, kernel, padding=(r.pad, c.pad), dilation=(r.dilation, c.dilation),
                         groups=groups, out=target4, workers=workers)
@@ -202,6 +204,18 @@ def _grad_input_by_phases(dy4: np.ndarray, w: np.ndarray, target4: np.ndarray, w
                 target4[where] = _conv2d(dy_part, kernel, padding=(r.pad, c.pad),
                                          dilation=(r.dilation, c.dilation), groups=groups,
                                          workers=workers)
+
+
+def _phase_kernel(reversed_w: np.ndarray, row_taps: Sequence[int],
+                  col_taps: Sequence[int]) -> np.ndarray:
+    """A phase's kernel (its taps of w, reversed: ``adjoint_phases``) out of the whole
+    kernel reversed: at stride 1, all of it, with no copy."""
+    k_h, k_w = reversed_w.shape[:2]
+    rows = [k_h - 1 - t for t in row_taps]
+    cols = [k_w - 1 - t for t in col_taps]
+    if rows == list(range(k_h)) and cols == list(range(k_w)):
+        return reversed_w
+    return reversed_w[np.ix_(rows, cols)]
 
 
 def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int], *,

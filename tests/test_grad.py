@@ -706,6 +706,28 @@ def test_every_simd_build_of_the_gradient_kernels(level, dtype, monkeypatch):
                      reference.avg_pool2d_grad(dy, x_shape, **kwargs), dtype, 9)
 
 
+@pytest.mark.parametrize("level", sorted(GRAD_BUILDS))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("w_shape, groups, threads", [
+    ((3, 3, 40, 37), 1, 2),     # tiles of 16 channels with ragged edges on both axes
+    ((1, 2, 16, 48), 3, 1),
+    ((5, 1, 3, 70), 2, 2),
+    ((2, 2, 1, 9), 9, 2),       # depthwise
+])
+def test_reversed_adjoint_kernel_is_the_kernel_reversed_with_channel_axes_swapped(
+        level, dtype, w_shape, groups, threads):
+    k_h, k_w, cin_g, c_out = w_shape
+    w = randn(np.random.default_rng(3), w_shape).astype(dtype)
+    expected = (w[::-1, ::-1].reshape(k_h, k_w, cin_g, groups, c_out // groups)
+                .transpose(0, 1, 4, 3, 2).reshape(k_h, k_w, c_out // groups, groups * cin_g))
+    got = np.full(expected.shape, np.nan, dtype)
+    GRAD_BUILDS[level].reversed_adjoint_kernel(w, got, groups, threads)
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="kernel contract"):
+        GRAD_BUILDS[level].reversed_adjoint_kernel(
+            w, np.empty(got.shape[:3] + (got.shape[3] + 1,), dtype), groups, threads)
+
+
 @pytest.mark.parametrize("fn, signature", [
     (fastconv.conv2d_grad_input, "(dy, w, input_shape, *, stride=1, padding='valid', "
                                  "dilation=1, groups=1, out=None, workers=None)"),
