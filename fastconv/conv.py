@@ -174,11 +174,11 @@ def _conv2d(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any =
     scan_output = (target4.size < w.size
                    and _finite_output_proves_finite_weights(x4.shape[1:3], window))
     if not scan_output and not np.isfinite(w).all():
-        _run_kernel_on_zeros(plan, x4, w, bias_vec, target4, window, groups)
+        _run_kernel_on_padded_copy(plan, x4, w, bias_vec, target4, window, groups)
         return _validate.finish(target, result)
     _run_kernel(plan, x4, w, bias_vec, target4, window, window.pad_top_left, groups)
     if scan_output and not np.isfinite(target4).all() and not np.isfinite(w).all():
-        _run_kernel_on_zeros(plan, x4, w, bias_vec, target4, window, groups)
+        _run_kernel_on_padded_copy(plan, x4, w, bias_vec, target4, window, groups)
     return _validate.finish(target, result)
 
 
@@ -193,8 +193,9 @@ def _finite_output_proves_finite_weights(in_hw: tuple[int, ...], window: Window)
                                               window.out_hw))
 
 
-def _run_kernel_on_zeros(plan: Any, x4: np.ndarray, w: np.ndarray, bias_vec: np.ndarray,
-                         target4: np.ndarray, window: Window, groups: int) -> None:
+def _run_kernel_on_padded_copy(plan: Any, x4: np.ndarray, w: np.ndarray,
+                               bias_vec: np.ndarray, target4: np.ndarray, window: Window,
+                               groups: int) -> None:
     """The planned kernel on x4 padded with real zeros (see conv2d: non-finite weights)."""
     padded_x = np.pad(x4, ((0, 0), window.pads[0], window.pads[1], (0, 0)))
     _run_kernel(plan, padded_x, w, bias_vec, target4, window, (0, 0), groups)

@@ -185,7 +185,7 @@ def _grad_input_by_phases(dy4: np.ndarray, w: np.ndarray, target4: np.ndarray, w
     reversed_w = np.empty((k_h, k_w, c_out // groups, groups * cin_per_group), dtype)
     _kernels().reversed_adjoint_kernel(
         np.ascontiguousarray(w, dtype=dtype), reversed_w, groups,
-        threads_for(workers, reversed_w.size, k_h * k_w * groups))
+        threads_for(workers, reversed_w.size, k_h * k_w * groups * cin_per_group))
     dy4 = dy4.astype(dtype, copy=False)
     single = len(rows) == 1 and len(cols) == 1
     for r in rows:

@@ -2086,8 +2086,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                 _pack_panel_row(&w[0, 0, 0, 0], &bias[0], panels, &g, t, n_taps, co_done,
                                 chunks, panel_nr)
     # The register blocks' weights, packed once per call into contiguous panels of their
-    # channels (tap by tap), group by group, when the kernel's rows are longer than a
-    # block: read in place, a block's weight rows lie C_out apart. On a 3x3x256x256 layer
+    # channels (tap by tap), group by group, when the kernel's rows are longer than the
+    # blocks: read in place, a block's weight rows lie C_out apart. On a 3x3x256x256 layer
     # streaming those strided rows halved the kernel's speed, and on grouped layers
     # (ResNeXt) rows 2-4 KiB apart fall into a few of L1's sets and miss it on every tap.
     # Grouped blocks (_grouped_band) take a grouped layer's kernel as one group's, its
@@ -2098,7 +2098,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t pack_groups = 1 if grouped else g.groups
     if ((grouped or (n_wide and g.out_c > COUT_BLOCK) or (narrow and g.out_c > COUT_BLOCK // 2))
             and not single_channel and not (cin_g == 1 and cout_g == 1) and not use_columns):
-        block_panels = <floating*> fc_aligned_alloc(g.out_c * n_taps * sizeof(floating))
+        block_panels = <floating*> fc_aligned_alloc(
+            pack_groups * n_taps * (n_wide * COUT_BLOCK + (COUT_BLOCK // 2 if narrow else 0))
+            * sizeof(floating))
         if block_panels == NULL:
             free(zeros)
             free(tap_offsets)

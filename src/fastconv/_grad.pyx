@@ -41,13 +41,9 @@ from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contrac
 
 cdef enum:
     GRAD_BLOCK = 64   # channels one pooling-gradient work item owns
-    LINE_VALUES = 16  # a workspace's per-thread parts start on cache lines (of floats)
-
-
-cdef inline Py_ssize_t _whole_lines(Py_ssize_t n) noexcept nogil:
-    """n rounded up to whole LINE_VALUES: each thread's part of an aligned workspace
-    then starts on a cache line, as vector loops want."""
-    return (n + LINE_VALUES - 1) // LINE_VALUES * LINE_VALUES
+    # Values each thread's part of an aligned workspace (fc_aligned_alloc) is rounded up
+    # to, so that every part starts on a cache line (64 bytes of floats, 128 of doubles).
+    PART_ALIGN = 16
 
 
 cdef inline Py_ssize_t _floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -331,7 +327,7 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
     if g.batch * g.in_h == 0:
         return
     cdef floating* spread = NULL
-    cdef Py_ssize_t spread_size = _whole_lines(g.in_w * g.out_c)
+    cdef Py_ssize_t spread_size = _round_up(g.in_w * g.out_c, PART_ALIGN)
     if not use_blas:
         if w.shape[2] == 1 and w.shape[3] > g.groups:
             spread = <floating*> fc_aligned_alloc(n_threads * spread_size * sizeof(floating))
@@ -835,7 +831,7 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
         Py_ssize_t item, chunk, part, grp, j0, j1, u, u_end, step, n, oh, i, q, kh, kw, c, o
         Py_ssize_t later, images, rows, base
         Py_ssize_t w_row = dw.shape[3], w_size = dw.shape[0] * dw.shape[1] * dw.shape[2] * dw.shape[3]
-        Py_ssize_t fields_size = _whole_lines(band * k_len) if by_field else 0
+        Py_ssize_t fields_size = _round_up(band * k_len, PART_ALIGN) if by_field else 0
         bint repeat = layout == DEPTHWISE and cout_g > 1
         Py_ssize_t ih0, ih1, x_c, image_step
         Py_ssize_t repeat_size = 0
@@ -855,9 +851,9 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     team = <int> min(<Py_ssize_t> n_threads, n_chunks * n_parts)
     if repeat:
         # One band's input rows: whole images (at most the batch) or a band's rows of one.
-        repeat_size = _whole_lines(min(max(1, band // g.out_h), g.batch) * g.in_w * g.out_c
-                                   * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
-                                         + (g.k_h - 1) * g.dil_h + 1))
+        repeat_size = _round_up(min(max(1, band // g.out_h), g.batch) * g.in_w * g.out_c
+                                * min(g.in_h, (min(band, g.out_h) - 1) * g.stride_h
+                                      + (g.k_h - 1) * g.dil_h + 1), PART_ALIGN)
     try:
         # Aligned, so that the rows of the partial sums (whole vectors) start on lines.
         sums = <floating*> fc_aligned_alloc(n_chunks * s.size * sizeof(floating))
@@ -1128,6 +1124,8 @@ def reversed_adjoint_kernel(const floating[:, :, :, ::1] w, floating[:, :, :, ::
     cdef Py_ssize_t o_tile, o0, o1
     cdef const floating* src
     cdef floating* dst
+    if cout_g == 0 or cin_g == 0:
+        return
     with nogil:
         for item in prange(items, num_threads=n_threads, schedule="static"):
             tap = item // (groups * tile_rows)

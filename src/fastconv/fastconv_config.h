@@ -35,13 +35,14 @@ static inline double fc_fma(double a, double b, double c) { return a * b + c; }
 static inline float fc_fmaf(float a, float b, float c) { return a * b + c; }
 #endif
 
-/* Buffers the vector loops read whole vectors from (packed weight panels), aligned to a
- * cache line: malloc gives 16 bytes, and then every 64-byte load of a panel row spans
- * two lines, which cost the direct kernel 5-12%. Free with fc_aligned_free. */
+/* Buffers the vector loops read whole vectors from (packed weight panels, the gradients'
+ * workspaces), aligned to a cache line: malloc gives 16 bytes, and then every 64-byte
+ * (AVX-512) load of a panel row spans two lines, which cost the direct kernel 5-12%.
+ * Free with fc_aligned_free. */
 #include <stdlib.h>
 #include <string.h>
 #define FC_CACHE_LINE 64
-#if defined(_MSC_VER)
+#if defined(_WIN32)   /* MSVC and MinGW: no posix_memalign */
 #include <malloc.h>
 static inline void* fc_aligned_alloc(size_t bytes) {
     return _aligned_malloc(bytes ? bytes : 1, FC_CACHE_LINE);
