@@ -79,25 +79,46 @@ def _threads_here(planned: int, requested: Optional[int]) -> int:
     return planned
 
 
+def _piece_edges(pieces: list[list[np.ndarray]], lead: int) -> tuple[list[int], list[int]]:
+    """Where each row and each column of pieces starts, laid side by side (and the end)."""
+    rows, cols = [0], [0]
+    for band in pieces:
+        rows.append(rows[-1] + band[0].shape[lead])
+    for piece in pieces[0]:
+        cols.append(cols[-1] + piece.shape[lead + 1])
+    return rows, cols
+
+
+def _region(pieces: list[list[np.ndarray]], lead: int, rows: tuple[int, int],
+            cols: tuple[int, int]) -> np.ndarray:
+    """Positions ``rows`` x ``cols`` (axes ``lead`` and ``lead + 1``) of the pieces laid
+    side by side: a view when one piece holds them all, else a copy."""
+    row_edges, col_edges = _piece_edges(pieces, lead)
+    parts = []
+    for r, band in enumerate(pieces):
+        r0, r1 = max(rows[0], row_edges[r]), min(rows[1], row_edges[r + 1])
+        for c, piece in enumerate(band):
+            c0, c1 = max(cols[0], col_edges[c]), min(cols[1], col_edges[c + 1])
+            if r0 < r1 and c0 < c1:
+                index = (slice(None),) * lead + (slice(r0 - row_edges[r], r1 - row_edges[r]),
+                                                 slice(c0 - col_edges[c], c1 - col_edges[c]))
+                parts.append((r0 - rows[0], c0 - cols[0], piece[index]))
+    if len(parts) == 1:
+        return parts[0][2]
+    first = pieces[0][0]
+    whole = np.empty(first.shape[:lead] + (rows[1] - rows[0], cols[1] - cols[0])
+                     + first.shape[lead + 2:], dtype=first.dtype)
+    for row, col, part in parts:
+        h, w = part.shape[lead:lead + 2]
+        whole[(slice(None),) * lead + (slice(row, row + h), slice(col, col + w))] = part
+    return whole
+
+
 def _assemble(pieces: list[list[np.ndarray]], lead: int) -> np.ndarray:
     """The pieces (rows of pieces side by side, over axes ``lead`` and ``lead + 1``) as
-    one array: copied once, or returned as they are when there is one."""
-    if len(pieces) == 1 and len(pieces[0]) == 1:
-        return pieces[0][0]
-    first = pieces[0][0]
-    height = sum(band[0].shape[lead] for band in pieces)
-    width = sum(piece.shape[lead + 1] for piece in pieces[0])
-    whole = np.empty(first.shape[:lead] + (height, width) + first.shape[lead + 2:],
-                     dtype=first.dtype)
-    row = 0
-    for band in pieces:
-        col = 0
-        for piece in band:
-            h, w = piece.shape[lead:lead + 2]
-            whole[(slice(None),) * lead + (slice(row, row + h), slice(col, col + w))] = piece
-            col += w
-        row += h
-    return whole
+    one array: copied once, or returned as it is when there is one piece."""
+    row_edges, col_edges = _piece_edges(pieces, lead)
+    return _region(pieces, lead, (0, row_edges[-1]), (0, col_edges[-1]))
 
 
 def _cut(block: np.ndarray, index: tuple[slice, ...]) -> np.ndarray:
@@ -155,18 +176,101 @@ def _resolve(references: list[list[Any]]) -> list[list[np.ndarray]]:
 
 def _window_task(op: Callable[..., np.ndarray], pieces: list[list[Any]], pads: Any,
                  zeros_shape: Optional[tuple[int, ...]], dtype: np.dtype,
-                 planned: int, requested: Optional[int], *args: Any,
+                 planned: int, requested: Optional[int], reach: Any, *args: Any,
                  **kwargs: Any) -> np.ndarray:
     """One output chunk: the in-memory ``op`` on the span it reads, with its border padding.
 
     ``zeros_shape`` is set for a chunk whose windows lie wholly in the padding along an
-    axis: it reads no input, and its padded input is materialised as zeros.
+    axis: it reads no input, and its padded input is materialised as zeros. A large
+    chunk runs as a frame (``_frame``), without copying its own chunk.
     """
+    threads = _threads_here(planned, requested)
+
+    def run(piece: np.ndarray, piece_pads: Any) -> np.ndarray:
+        return op(piece, *args, padding=piece_pads, workers=threads, **kwargs)
+
     if zeros_shape is not None:
-        piece = np.zeros(zeros_shape, dtype=dtype)
-    else:
-        piece = _assemble(_resolve(pieces), 1)
-    return op(piece, *args, padding=pads, workers=_threads_here(planned, requested), **kwargs)
+        return run(np.zeros(zeros_shape, dtype=dtype), pads)
+    grid = _resolve(pieces)
+    frame = _frame(grid, pads, reach)
+    if frame is None:
+        return run(_assemble(grid, 1), pads)
+    center, center_pads, edges = frame
+    out = run(center, center_pads)
+    for where, rows, cols, edge_pads in edges:
+        out[where] = run(_region(grid, 1, rows, cols), edge_pads)
+    return out
+
+
+# The frame pays off once the copy it saves (the whole span, about the largest piece)
+# costs more than the op's extra calls on the edges: measured on a worker, copying a
+# 2048^2 float32 chunk took 3.5 ms of a 13 ms task.
+MIN_FRAME_BYTES = 1 << 20
+
+
+def _frame(grid: list[list[np.ndarray]], pads: Any, reach: Any) -> Optional[tuple[Any, ...]]:
+    """A task's output as its largest piece's interior, and the edges around it.
+
+    The op runs on the largest piece in place, with the rest of the span counted as
+    padding: that gives every output whose windows read only that piece (or the array's
+    own border padding). The outputs whose windows reach into the other pieces, a frame
+    at most a halo wide, are then recomputed from small copies of what they read, with
+    the span's real border padding. Each output thus comes from a call of the op on its
+    window's values and the whole array's padding, as in memory.
+
+    Returns (center, its padding, [(output index, rows, cols, padding) of each edge]),
+    or None where one copy of the span is the better deal: small pieces, an interior
+    under half the output, or an edge whose windows lie wholly in the padding.
+    """
+    row_edges, col_edges = _piece_edges(grid, 1)
+    largest = max(((r, c) for r in range(len(grid)) for c in range(len(grid[0]))),
+                  key=lambda rc: grid[rc[0]][rc[1]].size)
+    center = grid[largest[0]][largest[1]]
+    if len(row_edges) * len(col_edges) == 4 or center.nbytes < MIN_FRAME_BYTES:
+        return None
+    axes = []
+    for edges, index, (pad_before, pad_after), (eff, stride) in (
+            (row_edges, largest[0], pads[0], reach[0]),
+            (col_edges, largest[1], pads[1], reach[1])):
+        length, first, stop = edges[-1], edges[index], edges[index + 1]
+        n_out = (pad_before + length + pad_after - eff) // stride + 1
+        lo = 0 if first == 0 else -(-(first + pad_before) // stride)
+        hi = n_out if stop == length else (stop + pad_before - eff) // stride + 1
+        lo, hi = min(max(lo, 0), n_out), max(min(hi, n_out), 0)
+        if 2 * (hi - lo) < n_out:
+            return None
+        axes.append((n_out, lo, hi, (first + pad_before, length - stop + pad_after),
+                     _AxisReader(length, pad_before, eff, stride)))
+    (n_h, lo_h, hi_h, center_rows, read_rows), (n_w, lo_w, hi_w, center_cols, read_cols) = axes
+    edges_out = []
+    for (r0, r1), (c0, c1) in (((0, lo_h), (0, n_w)), ((hi_h, n_h), (0, n_w)),
+                               ((lo_h, hi_h), (0, lo_w)), ((lo_h, hi_h), (hi_w, n_w))):
+        if r0 == r1 or c0 == c1:
+            continue
+        rows, row_pads = read_rows(r0, r1)
+        cols, col_pads = read_cols(c0, c1)
+        if rows[0] >= rows[1] or cols[0] >= cols[1]:
+            return None
+        edges_out.append(((slice(None), slice(r0, r1), slice(c0, c1)), rows, cols,
+                          (row_pads, col_pads)))
+    return center, (center_rows, center_cols), edges_out
+
+
+@dataclass(frozen=True)
+class _AxisReader:
+    """Along one axis of a span: what outputs ``o0 .. o1 - 1`` read."""
+
+    length: int
+    pad_before: int
+    eff: int
+    stride: int
+
+    def __call__(self, o0: int, o1: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The span's positions they read, [start, stop), and the border padding beyond."""
+        first = o0 * self.stride - self.pad_before
+        last = (o1 - 1) * self.stride - self.pad_before + self.eff
+        return ((max(first, 0), min(last, self.length)),
+                (max(-first, 0), max(last - self.length, 0)))
 
 
 def _as_nhwc(x: Any, name: str = "x") -> tuple[Any, bool]:
@@ -218,6 +322,7 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
                                           window.stride[1], left)
     n_tasks = len(x4.chunks[0]) * len(h_blocks) * len(w_blocks)
     planned = threads_per_task(n_tasks)
+    reach = ((eff[0], window.stride[0]), (eff[1], window.stride[1]))
     out_name = f"{name}-{tokenize(x4, window, dtype, requested, *token_args)}"
     graph: dict[Any, Any] = {}
     operand_keys = []
@@ -245,7 +350,7 @@ def _windowed(name: str, x4: Any, unbatched: bool, window: _geometry.Window,
                     pads = ((0, 0), (0, 0))
                 graph[(out_name, ni, hi, wi, 0)] = (
                     _apply_kwargs, _window_task,
-                    [op, blocks, pads, zeros_shape, dtype, planned, requested,
+                    [op, blocks, pads, zeros_shape, dtype, planned, requested, reach,
                      *operand_keys],
                     options)
     read.finish()

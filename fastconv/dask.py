@@ -25,16 +25,21 @@ reads only the input chunks its span overlaps, whatever their size: chunks small
 the halo, one-pixel chunks, uneven last chunks and a halo larger than the array all work.
 From a neighbouring chunk it reads only the part in its span, cut by a small task of its
 own, so a ``distributed`` cluster moves halos between workers, not whole chunks. Strided
-outputs are computed at their stride, never at stride 1 and subsampled.
+outputs are computed at their stride, never at stride 1 and subsampled. A task with a
+large chunk (1 MiB or more) does not copy it with its halo into one array: it runs the
+in-memory function on the chunk itself, the halo counted as padding, and then again on
+small copies for the frame of outputs that read the halo, which it writes over.
 
 Exactness
 ---------
 ``fcd.conv2d(x, ...).compute()`` is bit-identical to ``fastconv.conv2d(x.compute(), ...)``
 with the same ``method``, for every chunking, stride, dilation, padding and groups (but
 see im2col below); the same holds for the pools. The kernels sum each output value in
-an order fixed by its taps, not by where the array it was called on starts, and zero
-padding is given to a task only on the sides where its span crosses the array's border,
-as explicit padding, so the kernel treats it exactly as the whole-array call does.
+an order fixed by its taps, not by where the array it was called on starts, and every
+output a task keeps comes from a call whose zero padding lies only where its windows
+cross the array's border, as explicit padding, so the kernel treats it exactly as the
+whole-array call does (a frame's first call also pads over the halo, and the outputs
+whose windows reach it are the frame it computes again).
 ``method="auto"`` is resolved once for the whole array (``fastconv._plan.conv2d_plan``)
 and the concrete kernel passed to every task, so that no task could pick another one
 for its own shape.

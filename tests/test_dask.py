@@ -18,6 +18,7 @@ thread each).
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -50,9 +51,16 @@ def assert_identical(actual, expected):
     assert same.all(), f"{np.count_nonzero(~same)} bytes differ"
 
 
-def compute(array):
-    """One thread and no fusion surprises: the graph as built, task by task."""
-    return array.compute(scheduler="sync")
+def compute(array, frame=None):
+    """One thread and no fusion surprises: the graph as built, task by task.
+
+    ``frame`` True makes every task with more than one piece run as a frame (its
+    largest piece in place, the edges on copies: ``_dask_graph._frame``), False none;
+    None leaves the size threshold alone."""
+    if frame is None:
+        return array.compute(scheduler="sync")
+    with mock.patch.object(_dask_graph, "MIN_FRAME_BYTES", 0 if frame else 1 << 62):
+        return array.compute(scheduler="sync")
 
 
 # ---------------------------------------------------------------------------
@@ -101,8 +109,8 @@ def images(draw, max_hw=14, max_c=4, batched=True):
 # ---------------------------------------------------------------------------
 @budget(120)
 @given(data=st.data(), image=images(max_c=4), stride=pairs, dilation=pairs,
-       padding=paddings, method=st.sampled_from(["direct", "auto"]))
-def test_conv2d_bit_identical(data, image, stride, dilation, padding, method):
+       padding=paddings, method=st.sampled_from(["direct", "auto"]), frame=st.booleans())
+def test_conv2d_bit_identical(data, image, stride, dilation, padding, method, frame):
     x, x_np = image
     c_in = x_np.shape[-1]
     groups = data.draw(st.sampled_from([g for g in (1, 2, c_in) if c_in % g == 0]))
@@ -121,14 +129,14 @@ def test_conv2d_bit_identical(data, image, stride, dilation, padding, method):
         return
     result = fcd.conv2d(x, w, bias, **args)
     assert result.shape == expected.shape
-    assert_identical(compute(result), expected)
+    assert_identical(compute(result, frame), expected)
 
 
 @budget(100)
 @given(image=images(max_c=3), pool=pairs, stride=st.one_of(st.none(), pairs),
        padding=st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 1)),
-       op=st.sampled_from(["max_pool2d", "avg_pool2d"]))
-def test_pools_bit_identical(image, pool, stride, padding, op):
+       op=st.sampled_from(["max_pool2d", "avg_pool2d"]), frame=st.booleans())
+def test_pools_bit_identical(image, pool, stride, padding, op, frame):
     x, x_np = image
     try:
         expected = getattr(fastconv, op)(x_np, pool, stride=stride, padding=padding)
@@ -136,8 +144,8 @@ def test_pools_bit_identical(image, pool, stride, padding, op):
         with pytest.raises(ValueError):
             getattr(fcd, op)(x, pool, stride=stride, padding=padding)
         return
-    assert_identical(compute(getattr(fcd, op)(x, pool, stride=stride, padding=padding)),
-                     expected)
+    assert_identical(compute(getattr(fcd, op)(x, pool, stride=stride, padding=padding),
+                             frame), expected)
 
 
 @budget(100)
@@ -236,19 +244,62 @@ def test_unbatched_image_and_channels_in_several_chunks():
                      fastconv.avg_pool2d(image, 3, stride=2, padding="same"))
 
 
-def test_nan_and_inf_land_where_they_do_in_memory():
-    image = np.random.default_rng(9).standard_normal((1, 12, 12, 1))
+@pytest.mark.parametrize("frame", [False, True])
+def test_nan_and_inf_land_where_they_do_in_memory(frame):
+    image = np.random.default_rng(9).standard_normal((1, 20, 20, 1))
     image[0, 5, 7, 0] = np.nan
     image[0, 0, 0, 0] = np.inf
+    image[0, 8, 13, 0] = -np.inf  # on a chunk's edge
     w = np.ones((3, 3, 1, 1))
     w_inf = w.copy()
     w_inf[0, 0] = np.inf  # non-finite weights: the padding's zeros are made real
-    x = da.from_array(image, chunks=(1, 5, 4, 1))
+    x = da.from_array(image, chunks=(1, 8, 7, 1))
     for kernel in (w, w_inf):
-        assert_identical(compute(fcd.conv2d(x, kernel, padding="same")),
+        assert_identical(compute(fcd.conv2d(x, kernel, padding="same"), frame),
                          fastconv.conv2d(image, kernel, padding="same"))
-    assert_identical(compute(fcd.max_pool2d(x, 3, stride=2, padding="same")),
+    assert_identical(compute(fcd.max_pool2d(x, 3, stride=2, padding="same"), frame),
                      fastconv.max_pool2d(image, 3, stride=2, padding="same"))
+
+
+def test_a_large_chunk_runs_as_a_frame_without_copying_it():
+    """The op runs on the chunk itself; only the frame's edges read copies."""
+    image = np.random.default_rng(3).standard_normal((2, 30, 40, 2)).astype(np.float32)
+    w = np.random.default_rng(4).standard_normal((5, 3, 2, 3)).astype(np.float32)
+    x = da.from_array(image, chunks=(1, 10, 20, 2))
+    seen = []
+    real = _dask_graph._frame
+
+    def spy(grid, pads, reach):
+        plan = real(grid, pads, reach)
+        seen.append((plan, [piece for band in grid for piece in band]))
+        return plan
+    with mock.patch.object(_dask_graph, "_frame", spy):
+        result = compute(fcd.conv2d(x, w, padding="same", stride=(1, 2)), frame=True)
+    assert_identical(result, fastconv.conv2d(image, w, padding="same", stride=(1, 2)))
+    assert len(seen) == 2 * 3 * 2 and all(plan is not None for plan, _ in seen)
+    for (center, _, edges), pieces in seen:
+        assert any(center is piece for piece in pieces)  # the piece itself, not a copy
+        assert 1 <= len(edges) <= 4
+
+
+def test_frame_geometry():
+    """A 5x3 kernel, stride (1, 2), on a chunk 10 rows by 20 columns with 2 rows of
+    halo above and below and 1 column after: outputs 2..7 of 10 read only the chunk's
+    rows, outputs 0..8 of 10 only its columns; the frame is the rest."""
+    def piece(h, w):
+        return np.zeros((1, h, w, 2), np.float32)
+    grid = [[piece(2, 20), piece(2, 1)], [piece(10, 20), piece(10, 1)],
+            [piece(2, 20), piece(2, 1)]]
+    with mock.patch.object(_dask_graph, "MIN_FRAME_BYTES", 0):
+        center, pads, edges = _dask_graph._frame(grid, ((0, 0), (0, 0)), ((5, 1), (3, 2)))
+        assert center is grid[1][0] and pads == ((2, 2), (0, 1))
+        assert [(where[1:], rows, cols, edge_pads) for where, rows, cols, edge_pads in edges] == [
+            ((slice(0, 2), slice(0, 10)), (0, 6), (0, 21), ((0, 0), (0, 0))),
+            ((slice(8, 10), slice(0, 10)), (8, 14), (0, 21), ((0, 0), (0, 0))),
+            ((slice(2, 8), slice(9, 10)), (2, 12), (18, 21), ((0, 0), (0, 0)))]
+        # An interior under half the output: one copy of the span instead.
+        assert _dask_graph._frame(grid, ((0, 0), (0, 0)), ((9, 1), (3, 2))) is None
+    assert _dask_graph._frame(grid, ((0, 0), (0, 0)), ((5, 1), (3, 2))) is None  # small
 
 
 # ---------------------------------------------------------------------------
