@@ -233,44 +233,27 @@ def _frame(grid: list[list[np.ndarray]], pads: Any, reach: Any) -> Optional[tupl
             (row_edges, largest[0], pads[0], reach[0]),
             (col_edges, largest[1], pads[1], reach[1])):
         length, first, stop = edges[-1], edges[index], edges[index + 1]
-        n_out = (pad_before + length + pad_after - eff) // stride + 1
-        lo = 0 if first == 0 else -(-(first + pad_before) // stride)
-        hi = n_out if stop == length else (stop + pad_before - eff) // stride + 1
-        lo, hi = min(max(lo, 0), n_out), max(min(hi, n_out), 0)
+        n_out = _geometry.output_size(length, eff, stride, (pad_before, pad_after))
+        lo, hi = _geometry.outputs_reading_within(first, stop, length, eff, stride,
+                                                  pad_before, n_out)
         if 2 * (hi - lo) < n_out:
             return None
         axes.append((n_out, lo, hi, (first + pad_before, length - stop + pad_after),
-                     _AxisReader(length, pad_before, eff, stride)))
-    (n_h, lo_h, hi_h, center_rows, read_rows), (n_w, lo_w, hi_w, center_cols, read_cols) = axes
+                     (length, eff, stride, pad_before)))
+    (n_h, lo_h, hi_h, center_rows, along_h), (n_w, lo_w, hi_w, center_cols, along_w) = axes
     edges_out = []
     for (r0, r1), (c0, c1) in (((0, lo_h), (0, n_w)), ((hi_h, n_h), (0, n_w)),
                                ((lo_h, hi_h), (0, lo_w)), ((lo_h, hi_h), (hi_w, n_w))):
         if r0 == r1 or c0 == c1:
             continue
-        rows, row_pads = read_rows(r0, r1)
-        cols, col_pads = read_cols(c0, c1)
-        if rows[0] >= rows[1] or cols[0] >= cols[1]:
+        rows = _geometry.input_span(r0, r1, *along_h)
+        cols = _geometry.input_span(c0, c1, *along_w)
+        if not (rows.real and cols.real):
             return None
-        edges_out.append(((slice(None), slice(r0, r1), slice(c0, c1)), rows, cols,
-                          (row_pads, col_pads)))
+        edges_out.append(((slice(None), slice(r0, r1), slice(c0, c1)),
+                          (rows.start, rows.stop), (cols.start, cols.stop),
+                          ((rows.pad_before, rows.pad_after), (cols.pad_before, cols.pad_after))))
     return center, (center_rows, center_cols), edges_out
-
-
-@dataclass(frozen=True)
-class _AxisReader:
-    """Along one axis of a span: what outputs ``o0 .. o1 - 1`` read."""
-
-    length: int
-    pad_before: int
-    eff: int
-    stride: int
-
-    def __call__(self, o0: int, o1: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """The span's positions they read, [start, stop), and the border padding beyond."""
-        first = o0 * self.stride - self.pad_before
-        last = (o1 - 1) * self.stride - self.pad_before + self.eff
-        return ((max(first, 0), min(last, self.length)),
-                (max(-first, 0), max(last - self.length, 0)))
 
 
 def _as_nhwc(x: Any, name: str = "x") -> tuple[Any, bool]:

@@ -175,6 +175,17 @@ def interior_range(size: int, eff_kernel: int, stride: int, before: int,
     return lo, max(lo, hi)
 
 
+def outputs_reading_within(first: int, stop: int, size: int, eff_kernel: int, stride: int,
+                           before: int, out: int) -> IntPair:
+    """Outputs [lo, hi) along one axis whose windows read no input position outside
+    ``first .. stop - 1`` but the padding past the image's ends (lo >= hi when none).
+    Output o reads input positions o * stride - before .. o * stride - before + eff_kernel - 1
+    of an image of ``size`` positions."""
+    lo = 0 if first == 0 else min(-(-(first + before) // stride), out)
+    hi = out if stop == size else max(min((stop + before - eff_kernel) // stride + 1, out), 0)
+    return lo, hi
+
+
 def interior(in_hw: Sequence[int], eff_hw: Sequence[int], stride_hw: Sequence[int],
              pads: PadPairs, out_hw: Sequence[int]) -> tuple[IntPair, IntPair]:
     """((r_lo, r_hi), (c_lo, c_hi)): the output rows and columns whose windows lie inside

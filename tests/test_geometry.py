@@ -211,6 +211,36 @@ def test_input_span_examples(out_range, in_size, eff, stride, pad_before, expect
     assert (span.start, span.stop, span.pad_before, span.pad_after) == expected
 
 
+def test_outputs_reading_within_is_what_the_windows_read():
+    """Brute force: every output in [lo, hi) reads only first .. stop - 1 and the padding
+    beyond the image's ends, and the outputs just outside that read the image read
+    other positions of it (so the frame around [lo, hi), which fastconv.dask
+    recomputes, is no wider than it must be). An output whose window skips the rest of
+    the image into the padding is left to the frame."""
+    for size in range(1, 9):
+        for eff in range(1, 5):
+            for stride in range(1, 4):
+                for before in range(0, 3):
+                    out = _geometry.output_size(size, eff, stride, (before, 2))
+                    for first in range(size):
+                        for stop in range(first + 1, size + 1):
+                            def within(o):
+                                start = o * stride - before
+                                return all(p < 0 or p >= size or first <= p < stop
+                                           for p in range(start, start + eff))
+                            lo, hi = _geometry.outputs_reading_within(
+                                first, stop, size, eff, stride, before, out)
+                            case = (size, eff, stride, before, first, stop)
+                            assert all(within(o) for o in range(lo, hi)), case
+                            def reads_image(o):
+                                start = o * stride - before
+                                return start < size and start + eff > 0
+                            if lo < hi:
+                                assert lo == 0 or not reads_image(lo - 1) \
+                                    or not within(lo - 1), case
+                                assert hi == out or not reads_image(hi) or not within(hi), case
+
+
 def test_input_span_is_what_the_windows_read():
     """Brute force over small axes: the span is the input positions from the first
     window's first tap to the last window's last (the taps between, which a stride may
