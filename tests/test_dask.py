@@ -454,6 +454,22 @@ def test_on_a_local_cluster(cluster_client):
                                                                    "symm"))
 
 
+def test_large_chunks_run_as_frames_on_a_local_cluster(cluster_client):
+    """Chunks above MIN_FRAME_BYTES: the workers run the frame path at its default
+    threshold (no patching reaches a worker process), and the bits still match."""
+    rng = np.random.default_rng(12)
+    image = rng.standard_normal((1, 1100, 1000, 1)).astype(np.float32)
+    image[0, 599, 519, 0] = np.nan  # at a chunk's corner: it reaches four tasks' frames
+    w = rng.standard_normal((5, 5, 1, 2)).astype(np.float32)
+    chunks = (1, 600, 520, 1)
+    assert 600 * 520 * 4 >= _dask_graph.MIN_FRAME_BYTES
+    x = da.from_array(image, chunks=chunks)
+    y = fcd.avg_pool2d(fcd.conv2d(x, w, padding="same"), 3, stride=2, padding="same")
+    expected = fastconv.avg_pool2d(fastconv.conv2d(image, w, padding="same"), 3, stride=2,
+                                   padding="same")
+    assert_identical(cluster_client.compute(y).result(), expected)
+
+
 def test_tasks_in_a_distributed_worker_run_one_thread(cluster_client):
     assert cluster_client.submit(_dask_graph._threads_here, 2, None, pure=False).result() == 1
     assert cluster_client.submit(_dask_graph._threads_here, 2, 3, pure=False).result() == 2
