@@ -28,7 +28,10 @@ own, so a ``distributed`` cluster moves halos between workers, not whole chunks.
 outputs are computed at their stride, never at stride 1 and subsampled. A task with a
 large chunk (1 MiB or more) does not copy it with its halo into one array: it runs the
 in-memory function on the chunk itself, the halo counted as padding, and then again on
-small copies for the frame of outputs that read the halo, which it writes over.
+small copies for the frame of outputs that read the halo, which it writes over. (A chunk
+that is not C-contiguous, such as one ``da.from_array`` cuts from a wider NumPy array,
+is still copied once, by the kernel; so is a chunk convolved with non-finite weights,
+whose padding the kernel makes real.)
 
 Exactness
 ---------
