@@ -226,7 +226,8 @@ def _frame(grid: list[list[np.ndarray]], pads: Any, reach: Any) -> Optional[tupl
     largest = max(((r, c) for r in range(len(grid)) for c in range(len(grid[0]))),
                   key=lambda rc: grid[rc[0]][rc[1]].size)
     center = grid[largest[0]][largest[1]]
-    if len(row_edges) * len(col_edges) == 4 or center.nbytes < MIN_FRAME_BYTES:
+    one_piece = len(row_edges) == 2 and len(col_edges) == 2
+    if one_piece or center.nbytes < MIN_FRAME_BYTES:
         return None
     axes = []
     for edges, index, (pad_before, pad_after), (eff, stride) in (
