@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _blas_threads, _dispatch, _validate
 from .conv import _conv2d
-from ._geometry import Window, adjoint_phases, gradient_window, transpose_output_hw
+from ._geometry import (Window, adjoint_phases, border_strips, effective_kernel,
+                        gradient_window, transpose_output_hw)
 from ._plan import (grad_input_method, grad_input_plan, grad_weight_plan, input_group_merge,
                     pool_grad_plan, threads_for)
 from ._typing import ArrayLike, IntOrPair, Padding
@@ -294,7 +295,8 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
     x4 = np.ascontiguousarray(x4, dtype=dtype)
     dy4 = np.ascontiguousarray(dy4, dtype=dtype)
     pad_top_left = window.pad_top_left
-    if any(window.pads[0] + window.pads[1]) and not np.isfinite(dy4).all():
+    if (any(window.pads[0] + window.pads[1])
+            and not _finite_where_windows_reach_padding(dy4, x4.shape[1:3], window)):
         # The direct loop skips the padding's taps, which equals multiplying them by zero
         # only for a finite dy (0 * inf is nan): make the zeros real, as conv2d does.
         x4 = np.pad(x4, ((0, 0), window.pads[0], window.pads[1], (0, 0)))
@@ -315,6 +317,18 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
                               c_out // n_groups)
         target[...] = np.einsum("hwkcgko->hwcgko", blocks).reshape(kshape)
     return _validate.finish(target, result)
+
+
+def _finite_where_windows_reach_padding(dy4: np.ndarray, in_hw: tuple[int, ...],
+                                        window: Window) -> bool:
+    """Whether dy is finite at every output whose window reaches the padding: only
+    there does skipping the padding's taps differ from multiplying them by zero. A scan
+    of all of dy took 16% of a depthwise weight gradient (a memory-bound pass); the
+    border strips are a few rows and columns of it."""
+    eff = effective_kernel(window.size, window.dilation)
+    return all(bool(np.isfinite(dy4[:, r0:r1, c0:c1]).all())
+               for r0, r1, c0, c1 in border_strips(in_hw, eff, window.stride, window.pads,
+                                                    window.out_hw))
 
 
 def conv2d_transpose(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,

@@ -102,6 +102,38 @@ def test_conv2d_grad_weight_matches_the_reference(rng, x_shape, w_shape, kwargs,
     assert_close(got, expected, dtype, n_terms=dy.size // dy.shape[-1])
 
 
+# Padded layers, and where in dy a non-finite value goes: windows that reach the padding
+# (the kernel skips their padding taps, which equals multiplying by zero only for a
+# finite dy) and windows inside the image.
+PADDED_CASES = [
+    ((2, 7, 8, 3), (3, 3, 3, 8), {"padding": "same"}),
+    ((2, 8, 9, 6), (3, 3, 1, 6), {"groups": 6, "padding": "same"}),             # depthwise
+    ((1, 11, 10, 4), (3, 3, 4, 5), {"stride": 2, "padding": ((2, 0), (1, 2))}),
+    ((2, 9, 9, 4), (3, 3, 2, 4), {"groups": 2, "dilation": 2, "padding": "same"}),
+    ((1, 9, 9, 8), (5, 5, 8, 16), {"padding": 2}),
+]
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("where", ["corner", "top", "right", "bottom", "interior"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", PADDED_CASES,
+                         ids=[f"{x}-{w}-{kw}" for x, w, kw in PADDED_CASES])
+def test_conv2d_grad_weight_of_a_non_finite_dy_with_padding(rng, x_shape, w_shape, kwargs,
+                                                            dtype, where, value):
+    """A padding tap times an inf or nan in dy is nan, as in the reference (whose
+    padding is real zeros), whether dy's value sits where windows reach the padding
+    or inside."""
+    x, w, dy = _conv_data(rng, x_shape, w_shape, kwargs)
+    out_h, out_w = dy.shape[1:3]
+    i, j = {"corner": (0, 0), "top": (0, out_w // 2), "right": (out_h // 2, out_w - 1),
+            "bottom": (out_h - 1, out_w // 2), "interior": (out_h // 2, out_w // 2)}[where]
+    dy[-1, i, j, -1] = value
+    expected = reference.conv2d_grad_weight(x, dy, w.shape, **kwargs)
+    got = fastconv.conv2d_grad_weight(x.astype(dtype), dy.astype(dtype), w.shape, **kwargs)
+    assert_close(got, expected, dtype, n_terms=dy.size // dy.shape[-1])
+
+
 def _paths(x_shape, w_shape, kwargs):
     """(the grad_input kernel's path, grad_weight's path) for one case, as planned."""
     groups = kwargs.get("groups", 1)
