@@ -67,6 +67,13 @@ CONV_CASES = [
     # floats or 32 doubles), in bands of whole 6-pixel blocks over two images.
     ((2, 5, 13, 232), (3, 3, 232, 64), dict(padding="same")),
     ((1, 6, 4, 3), (2, 2, 3, 9), dict()),
+    # Few input channels on maps 16 to 63 pixels wide: bands of whole rows, blocks that
+    # stay within a row (borders through the padded window), wide + narrow + panel
+    # channels, a reduction long enough for slices, stride and dilation.
+    ((3, 12, 32, 3), (3, 3, 3, 112), dict(padding="same")),
+    ((2, 9, 45, 5), (11, 11, 5, 40), dict(padding="same")),
+    ((2, 10, 35, 7), (3, 3, 7, 24), dict(stride=(1, 2), padding=((0, 2), (1, 1)))),
+    ((1, 7, 63, 15), (5, 3, 15, 33), dict(dilation=(2, 1), padding="same")),
     # Column blocks (at most 16 output channels per group, rows of at least one block of
     # pixels): chunks of 4, 2 and 1 channels, stride phases, dilation, asymmetric padding,
     # a row ending inside a block, groups, one input channel.
