@@ -24,6 +24,7 @@ def conv2d_grad_input(
     use_blas: bool,
     band_rows: SupportsIndex,
     n_threads: int,
+    images_per_band: SupportsIndex = 1,
 ) -> None: ...
 def conv2d_grad_weight(
     x: npt.NDArray[_Float],

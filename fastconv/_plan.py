@@ -156,6 +156,7 @@ class GradPlan:
     use_blas: bool              # GEMM + col2im; else a direct loop (depthwise)
     threads: int
     tile_rows: int = 0          # dy rows per band
+    images_per_band: int = 1    # whole images to one GEMM (bands of whole images only)
 
 
 def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
@@ -231,8 +232,30 @@ def grad_input_plan(dx_shape: tuple[int, ...], w_shape: tuple[int, ...],
     band_rows = max(-(-eff_h // stride_h), pixels_per_band // dy_hw[1], 1)
     band_rows = min(band_rows, max(dy_hw[0], -(-eff_h // stride_h)))
     bands = -(-dy_hw[0] // band_rows)
-    parallel = dx_shape[0] * max(1, bands // 2)
-    return GradPlan(True, threads_for(workers, macs, parallel), band_rows)
+    images = 1
+    image_rows = dy_hw[0] * dy_hw[1]
+    if bands == 1 and image_rows < GRAD_INPUT_GEMM_ROWS:
+        # Small maps: enough whole images to a GEMM for GRAD_INPUT_GEMM_ROWS rows, within
+        # GRAD_INPUT_BAND_BYTES of columns, and at least GRAD_INPUT_MIN_BANDS bands for
+        # the threads. From the shape alone, so that the bits do not depend on the
+        # thread count.
+        image_bytes = image_rows * k_len * np.dtype(dtype).itemsize
+        images = max(1, min(-(-GRAD_INPUT_GEMM_ROWS // image_rows),
+                            dx_shape[0] // GRAD_INPUT_MIN_BANDS,
+                            GRAD_INPUT_BAND_BYTES // image_bytes))
+    parallel = -(-dx_shape[0] // images) * max(1, bands // 2)
+    return GradPlan(True, threads_for(workers, macs, parallel), band_rows, images)
+
+
+# conv2d_grad_input's GEMMs get at least this many rows (dy pixels) from several whole
+# images when one image has fewer, within GRAD_INPUT_BAND_BYTES of columns. BLAS packs
+# the kernel once per GEMM, a cost that short GEMMs do not cover: one thread, OpenBLAS
+# SkylakeX, a 3x3x512x512 kernel ran 74 GFLOP/s with one 7x7 image (49 rows) to a GEMM
+# and 122 with four (196 rows); 4x4x256x128 on 8x8 images went from 47 (64 rows) to 64
+# (512 rows). Long GEMMs gain nothing (256 rows: 64, 512 rows: 66).
+GRAD_INPUT_GEMM_ROWS = 256
+GRAD_INPUT_BAND_BYTES = 4 << 20
+GRAD_INPUT_MIN_BANDS = 2
 
 
 @dataclass(frozen=True)

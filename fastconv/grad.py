@@ -147,7 +147,7 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         with _blas_threads.single_threaded_blas():
             _kernels().conv2d_grad_input(dy_c, w_c, target4, window.stride, window.dilation,
                                          window.pad_top_left, n_groups, plan.use_blas,
-                                         plan.tile_rows, plan.threads)
+                                         plan.tile_rows, plan.threads, plan.images_per_band)
     if bias is not None:
         target4 += bias.astype(dtype, copy=False)
     return _validate.finish(target, result)

@@ -250,9 +250,11 @@ cdef inline bint _is_pointwise(const Window* g) noexcept nogil:
 
 
 cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, Window* g,
-                           Py_ssize_t n, Py_ssize_t oh0, Py_ssize_t oh1,
+                           Py_ssize_t n0, Py_ssize_t images, Py_ssize_t oh0, Py_ssize_t oh1,
                            floating* cols) noexcept nogil:
-    """Add the contributions of dy rows [oh0, oh1) of image n into dx (GEMM, then col2im).
+    """Add the contributions of dy rows [oh0, oh1) of images n0 .. n0 + images - 1 into dx
+    (GEMM, then col2im); several images only as whole ones (oh0 = 0, oh1 = out_h), whose
+    dy rows follow each other in memory.
 
     cols = dy_rows @ w_group^T holds, for each dy pixel, its receptive field's gradient
     in the kernel's (kh, kw, c) order; col2im adds each field back where conv2d read it.
@@ -260,9 +262,10 @@ cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, 
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
-        Py_ssize_t rows = (oh1 - oh0) * g.out_w
-        Py_ssize_t grp, r, oh, ow, kh, kw, ih, iw, c
-        const floating* dy_rows = dy + (n * g.out_h + oh0) * g.out_w * g.out_c
+        Py_ssize_t image_rows = (oh1 - oh0) * g.out_w
+        Py_ssize_t rows = images * image_rows
+        Py_ssize_t grp, r, n, oh, ow, kh, kw, ih, iw, c
+        const floating* dy_rows = dy + (n0 * g.out_h + oh0) * g.out_w * g.out_c
         const floating* src
         floating* dst
     for grp in range(g.groups):
@@ -270,14 +273,15 @@ cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, 
             # dx's pixels are dy's: the product lands in place.
             gemm_rowmajor_op(False, True, <int> rows, <int> cin_g, <int> cout_g,
                              dy_rows + grp * cout_g, <int> g.out_c, w + grp * cout_g,
-                             <int> g.out_c, 0, dx + pixel_offset(g, n, oh0, 0) + grp * cin_g,
+                             <int> g.out_c, 0, dx + pixel_offset(g, n0, oh0, 0) + grp * cin_g,
                              <int> g.in_c)
             continue
         gemm_rowmajor_op(False, True, <int> rows, <int> k_len, <int> cout_g,
                          dy_rows + grp * cout_g, <int> g.out_c, w + grp * cout_g,
                          <int> g.out_c, 0, cols, <int> k_len)
         for r in range(rows):
-            oh = oh0 + r // g.out_w
+            n = n0 + r // image_rows
+            oh = oh0 + r % image_rows // g.out_w
             ow = r % g.out_w
             src = cols + r * k_len
             for kh in range(g.k_h):
@@ -297,15 +301,18 @@ cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, 
 def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
                       floating[:, :, :, ::1] dx, tuple stride, tuple dilation,
                       tuple pad_top_left, Py_ssize_t groups, bint use_blas,
-                      Py_ssize_t band_rows, int n_threads):
+                      Py_ssize_t band_rows, int n_threads, Py_ssize_t images_per_band=1):
     """dx = the adjoint of conv2d(., w) applied to dy, written in place.
 
     With ``use_blas``, each image's dy rows are cut into bands of ``band_rows``; a band
     is one GEMM and a col2im. Bands b and b + 2 never write the same dx row when
     band_rows * stride_h >= the dilated kernel height (the caller's duty; checked), so
-    the even bands run in parallel, then the odd ones. Otherwise (depthwise), a direct
-    loop over dx rows. Workspace: one band's columns per thread (one row of dx's pixels
-    with dy's channels for the direct loop of a depthwise channel multiplier).
+    the even bands run in parallel, then the odd ones. When a band is a whole image,
+    ``images_per_band`` images go through one GEMM: BLAS packs the kernel once per call,
+    which on small maps (7x7 dy, a 9 MiB kernel) cost as much as the product. Otherwise
+    (depthwise), a direct loop over dx rows. Workspace: one band's columns per thread
+    (one row of dx's pixels with dy's channels for the direct loop of a depthwise
+    channel multiplier).
     """
     cdef Window g = make_window(dx.shape, dy.shape, (w.shape[0], w.shape[1]),
                                 stride, dilation, pad_top_left, groups)
@@ -313,9 +320,13 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
     if dx.shape[0] != dy.shape[0] or n_threads < 1:
         raise ValueError("kernel contract: dx and dy batch sizes differ, or n_threads < 1")
     if use_blas and (band_rows < 1 or band_rows * g.stride_h < (g.k_h - 1) * g.dil_h + 1
-                     or band_rows * g.out_w * g.k_h * g.k_w * (g.in_c // g.groups) > 2**31 - 1):
-        raise ValueError("kernel contract: band_rows must cover the kernel's height and its "
-                         "columns fit a BLAS int")
+                     or images_per_band < 1
+                     or (images_per_band > 1 and band_rows < g.out_h)
+                     or images_per_band * band_rows * g.out_w * g.k_h * g.k_w
+                     * (g.in_c // g.groups) > 2**31 - 1):
+        raise ValueError("kernel contract: band_rows must cover the kernel's height, several "
+                         "images to a band need whole images, and the columns must fit a "
+                         "BLAS int")
     cdef:
         Py_ssize_t row, item, band, n, phase
         Py_ssize_t k_len = g.k_h * g.k_w * (g.in_c // g.groups)
@@ -342,14 +353,28 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
         finally:
             fc_aligned_free(spread)
         return
-    team = <int> min(<Py_ssize_t> n_threads, max(1, g.batch * ((bands + 1) // 2)))
+    images_per_band = min(images_per_band, g.batch) if bands == 1 else 1
+    cdef Py_ssize_t image_groups = (g.batch + images_per_band - 1) // images_per_band
+    cdef Py_ssize_t band_size = images_per_band * band_rows * g.out_w * k_len
+    team = <int> min(<Py_ssize_t> n_threads, max(1, image_groups * ((bands + 1) // 2)))
     if not pointwise:
-        cols = <floating*> malloc(team * band_rows * g.out_w * k_len * sizeof(floating))
+        cols = <floating*> malloc(team * band_size * sizeof(floating))
         if cols == NULL:
             raise MemoryError("conv2d_grad_input: cannot allocate the column workspace")
     try:
         with nogil:
-            if g.batch >= team:
+            if images_per_band > 1:
+                # Whole images, several to a GEMM: their dx is zeroed just before.
+                for item in prange(image_groups, num_threads=team, schedule="dynamic"):
+                    n = item * images_per_band
+                    if not pointwise:
+                        memset(dx_ptr + n * g.in_h * g.in_w * g.in_c, 0,
+                               min(images_per_band, g.batch - n) * g.in_h * g.in_w * g.in_c
+                               * sizeof(floating))
+                    _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
+                                     min(images_per_band, g.batch - n), 0, g.out_h,
+                                     cols + threadid() * band_size if cols != NULL else NULL)
+            elif g.batch >= team:
                 # An image per thread: its dx is zeroed just before its bands add to it
                 # (in cache), and no barrier parts the even bands from the odd ones. The
                 # bands still go even ones first, so the sums are the phases' bits.
@@ -359,9 +384,9 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
                                g.in_h * g.in_w * g.in_c * sizeof(floating))
                     for item in range(bands):
                         band = 2 * item if 2 * item < bands else 2 * (item - (bands + 1) // 2) + 1
-                        _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
+                        _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n, 1,
                                          band * band_rows, min((band + 1) * band_rows, g.out_h),
-                                         cols + threadid() * band_rows * g.out_w * k_len
+                                         cols + threadid() * band_size
                                          if cols != NULL else NULL)
             else:
                 if not pointwise:
@@ -374,9 +399,9 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
                         if band % 2 != phase:
                             continue
                         n = item // bands
-                        _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n,
+                        _grad_input_band(&dy[0, 0, 0, 0], &w[0, 0, 0, 0], dx_ptr, &g, n, 1,
                                          band * band_rows, min((band + 1) * band_rows, g.out_h),
-                                         cols + threadid() * band_rows * g.out_w * k_len
+                                         cols + threadid() * band_size
                                          if cols != NULL else NULL)
     finally:
         free(cols)
