@@ -6,6 +6,7 @@ plan -> kernel (``fastconv._grad``).
 """
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any, Optional, Sequence
 
@@ -144,7 +145,9 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
                                window.dilation[0], dtype, n_groups, n_workers)
         dy_c = np.ascontiguousarray(dy4, dtype=dtype)
         w_c = np.ascontiguousarray(w, dtype=dtype)
-        with _blas_threads.single_threaded_blas():
+        # BLAS runs inside the kernel's threads only for the GEMM + col2im path.
+        with (_blas_threads.single_threaded_blas() if plan.use_blas
+              else contextlib.nullcontext()):
             _kernels().conv2d_grad_input(dy_c, w_c, target4, window.stride, window.dilation,
                                          window.pad_top_left, n_groups, plan.use_blas,
                                          plan.tile_rows, plan.threads, plan.images_per_band)
@@ -306,12 +309,11 @@ def conv2d_grad_weight(x: ArrayLike, dy: ArrayLike, kernel_shape: Sequence[int],
     # Merged groups (the plan's weight_group_merge): the kernel fills the wider groups'
     # weights, and each group's own block of them is its gradient.
     sums = target if merged == 1 else np.empty((k_h, k_w, cin_g * merged, c_out), dtype)
-    with _blas_threads.single_threaded_blas():
-        kernels = _kernels()
-        kernels.conv2d_grad_weight(x4, dy4, sums, window.stride, window.dilation,
-                                   pad_top_left, n_groups // merged,
-                                   kernels.WEIGHT_LAYOUTS[plan.layout], plan.band,
-                                   plan.chunks, plan.part_width, plan.threads)
+    # fastconv_outer.h's micro-kernels, no BLAS: no limit on the process's BLAS threads.
+    kernels = _kernels()
+    kernels.conv2d_grad_weight(x4, dy4, sums, window.stride, window.dilation, pad_top_left,
+                               n_groups // merged, kernels.WEIGHT_LAYOUTS[plan.layout],
+                               plan.band, plan.chunks, plan.part_width, plan.threads)
     if merged > 1:
         blocks = sums.reshape(k_h, k_w, merged, cin_g, n_groups // merged, merged,
                               c_out // n_groups)

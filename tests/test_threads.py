@@ -264,3 +264,38 @@ def test_blas_thread_setting_is_unchanged_after_concurrent_calls():
 
     _run_threads(work, N_THREADS)
     assert _blas_threads() == before
+
+
+def test_blas_is_limited_only_around_calls_that_run_blas(monkeypatch):
+    """The process-wide BLAS limit (fastconv._blas_threads) reaches every thread of the
+    user's program, so only calls whose kernel runs BLAS take it: the input gradient's
+    GEMM + col2im, not the weight gradient's own micro-kernels or the depthwise input
+    gradient's direct loop."""
+    import contextlib
+
+    from fastconv import _blas_threads
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(_blas_threads, "single_threaded_blas", recording)
+    rng = np.random.default_rng(3)
+    for x_shape, w_shape, kwargs in [((2, 12, 12, 16), (3, 3, 16, 24), {"padding": "same"}),
+                                     ((2, 9, 9, 1), (3, 3, 1, 8), {}),
+                                     ((2, 10, 10, 8), (3, 3, 1, 8), {"groups": 8}),
+                                     ((2, 8, 8, 32), (1, 1, 32, 64), {})]:
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        y = fastconv.conv2d(x, rng.standard_normal(w_shape).astype(np.float32), **kwargs)
+        fastconv.conv2d_grad_weight(x, np.ones_like(y), w_shape, **kwargs)
+    assert not entered, "conv2d_grad_weight limited BLAS, which it does not run"
+    dy = np.ones((2, 10, 10, 8), np.float32)
+    fastconv.conv2d_grad_input(dy, np.ones((3, 3, 1, 8), np.float32), (2, 10, 10, 8),
+                               padding="same", groups=8)
+    assert not entered, "the depthwise input gradient (a direct loop) limited BLAS"
+    fastconv.conv2d_grad_input(np.ones((2, 4, 4, 8), np.float32),
+                               np.ones((3, 3, 16, 8), np.float32), (2, 9, 9, 16), stride=2)
+    assert entered, "the GEMM + col2im input gradient ran without the BLAS limit"
