@@ -774,7 +774,7 @@ cdef inline void _band_of_blocks(const floating* x, const floating* w, Py_ssize_
     at the block's bias): row by row when blocks stay within rows (_blocks_in_rows, and
     [start, stop) whole rows), else as one run of pixels."""
     cdef Py_ssize_t row_start
-    if _blocks_in_rows(g):
+    if _blocks_in_rows(g, COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64):
         row_start = start
         while row_start < stop:
             _run_of_blocks(x, w, w_stride, b, zeros, tap_offsets,
@@ -882,18 +882,21 @@ cdef inline bint _bands_are_rows(Window* g) noexcept nogil:
     return g.out_w >= BAND_PIXELS
 
 
-cdef inline bint _blocks_in_rows(Window* g) noexcept nogil:
+cdef inline bint _blocks_in_rows(Window* g, Py_ssize_t cout_block) noexcept nogil:
     """Whether a band's register blocks stay within output rows (see _band_of_blocks):
     layers of one group with few input channels (RGB) on maps at least a panel block
-    wide. Their reduction is short, so a block that spans two rows (and so both borders)
-    cost more in building its gathered taps than in its multiply-adds: CIFAR's 3x3 3->32
+    wide, and too few output channels for a wide block (``cout_block``, the build's).
+    Their reduction is short, so a block that spans two rows (and so both borders) cost
+    more in building its gathered taps than in its multiply-adds: CIFAR's 3x3 3->32
     layer on 32x32 images ran 1.4x slower with "same" padding than on a pre-padded
-    input. Bands of several rows are then whole rows."""
-    return (g.groups == 1 and g.in_c < WINDOW_MAX_CHANNELS and g.out_w >= PANEL_PIX_BLOCK
-            and g.out_w < BAND_PIXELS)
+    input. Wide blocks are 6 pixels, which rows rarely divide: (8,31,31,2) 3x3 -> 64
+    ran 0.75x as fast with its blocks kept in rows. Bands of several rows are then
+    whole rows."""
+    return (g.groups == 1 and g.in_c < WINDOW_MAX_CHANNELS and g.out_c < cout_block
+            and g.out_w >= PANEL_PIX_BLOCK and g.out_w < BAND_PIXELS)
 
 
-cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
+cdef inline void _band_geometry(Window* g, Py_ssize_t cout_block, Py_ssize_t* n_bands,
                                 Py_ssize_t* band_min) noexcept nogil:
     """How the output pixels of the batch (counted row after row, image after image) are
     cut into bands, the work items of the register blocks: a band is a row of at least
@@ -907,7 +910,7 @@ cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
     kernels' paths along one row."""
     cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
     cdef Py_ssize_t rows = g.batch * g.out_h
-    if _blocks_in_rows(g):
+    if _blocks_in_rows(g, cout_block):
         n_bands[0] = max(1, rows // ((BAND_PIXELS + g.out_w - 1) // g.out_w))
         band_min[0] = rows // n_bands[0] * g.out_w
         return
@@ -918,14 +921,15 @@ cdef inline void _band_geometry(Window* g, Py_ssize_t* n_bands,
         band_min[0] = WIDE_PIX_BLOCK * (total // WIDE_PIX_BLOCK // n_bands[0])
 
 
-cdef inline void _band_bounds(Window* g, Py_ssize_t band, Py_ssize_t n_bands,
-                              Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
+cdef inline void _band_bounds(Window* g, Py_ssize_t cout_block, Py_ssize_t band,
+                              Py_ssize_t n_bands, Py_ssize_t* start,
+                              Py_ssize_t* stop) noexcept nogil:
     """Pixels [start, stop) of a band (see _band_geometry): one row, whole rows, or whole
     wide blocks with the last band running to the end."""
     cdef Py_ssize_t total = g.batch * g.out_h * g.out_w
     cdef Py_ssize_t blocks = total // WIDE_PIX_BLOCK
     cdef Py_ssize_t rows = g.batch * g.out_h
-    if _blocks_in_rows(g):
+    if _blocks_in_rows(g, cout_block):
         start[0] = band * rows // n_bands * g.out_w
         stop[0] = (band + 1) * rows // n_bands * g.out_w
         return
@@ -1015,7 +1019,7 @@ cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
         floating* o_band
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
-    _band_bounds(g, band, n_bands, &start, &stop)
+    _band_bounds(g, COUT_BLOCK, band, n_bands, &start, &stop)
     o_band = out + start * g.out_c
     # Per group: wide blocks over the full COUT_BLOCKs, then one narrow block (half the
     # channels, twice the pixels) if half a block is left, then the rest from packed
@@ -1090,7 +1094,7 @@ cdef void _grouped_band(const floating* x, const floating* block_panels,
         const floating* init
         Py_ssize_t init_stride
         bint any_inside
-    _band_bounds(g, band, n_bands, &start, &stop)
+    _band_bounds(g, COUT_BLOCK, band, n_bands, &start, &stop)
     for block in range((stop - start + WIDE_PIX_BLOCK - 1) // WIDE_PIX_BLOCK):
         pixel0 = min(start + block * WIDE_PIX_BLOCK, stop - WIDE_PIX_BLOCK)
         _pixel_coords(g, pixel0, &pix_n[0], &pix_oh[0], &pix_ow[0])
@@ -2052,7 +2056,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t column_rows_len = g.k_h * cin_g * g.stride_w * column_row_len
     cdef Py_ssize_t LANES = LANES_F32 if floating is float else LANES_F64
     cdef Py_ssize_t n_bands, band_min
-    _band_geometry(&g, &n_bands, &band_min)
+    _band_geometry(&g, COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64, &n_bands,
+                   &band_min)
     cdef bint grouped = (_use_grouped_blocks(&g, COUT_BLOCK_F32 if floating is float
                                              else COUT_BLOCK_F64, LANES)
                          and band_min >= WIDE_PIX_BLOCK)
