@@ -262,9 +262,8 @@ cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, 
     cdef:
         Py_ssize_t cin_g = g.in_c // g.groups, cout_g = g.out_c // g.groups
         Py_ssize_t k_len = g.k_h * g.k_w * cin_g
-        Py_ssize_t image_rows = (oh1 - oh0) * g.out_w
-        Py_ssize_t rows = images * image_rows
-        Py_ssize_t grp, r, n, oh, ow, kh, kw, ih, iw, c
+        Py_ssize_t rows = images * (oh1 - oh0) * g.out_w
+        Py_ssize_t grp, n, oh, ow, kh, kw, ih, iw, c
         const floating* dy_rows = dy + (n0 * g.out_h + oh0) * g.out_w * g.out_c
         const floating* src
         floating* dst
@@ -279,23 +278,23 @@ cdef void _grad_input_band(const floating* dy, const floating* w, floating* dx, 
         gemm_rowmajor_op(False, True, <int> rows, <int> k_len, <int> cout_g,
                          dy_rows + grp * cout_g, <int> g.out_c, w + grp * cout_g,
                          <int> g.out_c, 0, cols, <int> k_len)
-        for r in range(rows):
-            n = n0 + r // image_rows
-            oh = oh0 + r % image_rows // g.out_w
-            ow = r % g.out_w
-            src = cols + r * k_len
-            for kh in range(g.k_h):
-                ih = input_row(g, oh, kh)
-                if not inside(ih, g.in_h):
-                    src += g.k_w * cin_g
-                    continue
-                for kw in range(g.k_w):
-                    iw = input_col(g, ow, kw)
-                    if inside(iw, g.in_w):
-                        dst = dx + pixel_offset(g, n, ih, iw) + grp * cin_g
-                        for c in range(cin_g):
-                            dst[c] += src[c]
-                    src += cin_g
+        # The columns' rows in order: each holds k_len values, (kh, kw, c).
+        src = cols
+        for n in range(n0, n0 + images):
+            for oh in range(oh0, oh1):
+                for ow in range(g.out_w):
+                    for kh in range(g.k_h):
+                        ih = input_row(g, oh, kh)
+                        if not inside(ih, g.in_h):
+                            src += g.k_w * cin_g
+                            continue
+                        for kw in range(g.k_w):
+                            iw = input_col(g, ow, kw)
+                            if inside(iw, g.in_w):
+                                dst = dx + pixel_offset(g, n, ih, iw) + grp * cin_g
+                                for c in range(cin_g):
+                                    dst[c] += src[c]
+                            src += cin_g
 
 
 def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
