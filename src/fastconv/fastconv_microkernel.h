@@ -190,6 +190,14 @@ typedef fc_vec_f64 fc_vec_hf64;
     (FC_PASS_FITS(MR, NV) ? (MR) : FC_PASS_FITS((MR) / 2, NV) ? (MR) / 2                   \
      : FC_PASS_FITS((MR) / 4, NV) ? (MR) / 4 : (MR) / 8)
 
+/* Hides a pointer's value from the optimiser, so that it addresses loads from it as
+ * pointer + constant rather than through an index register it shares with others. */
+#if defined(__GNUC__)
+#define FC_OPAQUE(p) __asm__("" : "+r"(p))
+#else
+#define FC_OPAQUE(p) ((void) 0)
+#endif
+
 /* Both kernels start from `init` (pixel p's row at init + p * init_stride: the bias with
  * stride 0, or a partial sum) and store the block at out + p * out_stride. The values
  * move between memory and registers as whole vectors, which the store-to-load
@@ -658,6 +666,32 @@ static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w
                                      const T* init, ptrdiff_t init_stride, T* out,         \
                                      ptrdiff_t out_stride)                                 \
 {                                                                                          \
+    if (group == FC_LANES_##TAG) {                                                         \
+        /* A group as wide as the vector: broadcasts, no permute. Each pixel's pointer  \
+         * steps on by one value, so that every multiply-add reads pointer + constant:  \
+         * Intel cores split a multiply-add with an indexed operand in two micro-ops.   \
+         * ResNeXt's (4,14,14,512) 3x3, 16 a group, ran 1.23x faster than indexed. */   \
+        FC_BLOCK_PASSES(TAG, MR, NV,                                                       \
+            for (ptrdiff_t k = 0; k < n_runs; k++) {                                       \
+                const T* xq[MRP];                                                          \
+                FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                \
+                    xq[p] = x_pixels[k * MR + pp + p] + vv * LANES;                        \
+                const T* w = w_rows[k] + vv * LANES;                                       \
+                for (ptrdiff_t r = 0; r < LANES; r++) {                                    \
+                    FC_UNROLL(16) for (int v = 0; v < NVP; v++)                            \
+                        wv[v] = fc_load_##TAG(w + v * LANES);                              \
+                    FC_UNROLL(16) for (int p = 0; p < MRP; p++) {                          \
+                        FC_UNROLL(16) for (int v = 0; v < NVP; v++)                        \
+                            a[p][v] = fc_vfma_##TAG(fc_splat_##TAG(xq[p][v * LANES]),      \
+                                                    wv[v], a[p][v]);                       \
+                        xq[p]++;                                                           \
+                        FC_OPAQUE(xq[p]);                                                  \
+                    }                                                                      \
+                    w += w_r_stride;                                                       \
+                }                                                                          \
+            })                                                                             \
+        return;                                                                            \
+    }                                                                                      \
     int lanes_of[16][FC_LANES_##TAG];                                                      \
     for (int r = 0; r < group; r++)                                                        \
         for (int c = 0; c < FC_LANES_##TAG; c++)                                           \
@@ -670,14 +704,10 @@ static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w
                 FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
                     wv[v] = fc_load_##TAG(w + (vv + v) * LANES);                           \
                 FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                \
-                    FC_UNROLL(16) for (int v = 0; v < NVP; v++) {                          \
-                        /* A group as wide as the vector: a broadcast, no permute. */     \
-                        fc_vec_##TAG xr = group == LANES                                   \
-                            ? fc_splat_##TAG(xp[p][(vv + v) * LANES + r])                  \
-                            : fc_group_lanes_##TAG(fc_load_##TAG(xp[p] + (vv + v) * LANES), \
-                                                   lanes_of[r]);                           \
-                        a[p][v] = fc_vfma_##TAG(xr, wv[v], a[p][v]);                       \
-                    }                                                                      \
+                    FC_UNROLL(16) for (int v = 0; v < NVP; v++)                            \
+                        a[p][v] = fc_vfma_##TAG(                                           \
+                            fc_group_lanes_##TAG(fc_load_##TAG(xp[p] + (vv + v) * LANES),  \
+                                                 lanes_of[r]), wv[v], a[p][v]);            \
             }                                                                              \
         })                                                                                 \
 }

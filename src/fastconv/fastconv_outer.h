@@ -287,13 +287,6 @@ FC_DEFINE_PRODUCT_SUM(double, f64)
  * taps' x pixels are the same pixels a few steps later, read again from L1. Blocks of
  * more than FC_FIELD_TAPS_MAX taps go in several passes. */
 #define FC_FIELD_TAPS_MAX 9
-/* Hides a pointer's value from the optimiser, so that it addresses loads from it as
- * pointer + column step + constant rather than keeping an offset per load. */
-#if defined(__GNUC__)
-#define FC_OPAQUE(p) __asm__("" : "+r"(p))
-#else
-#define FC_OPAQUE(p) ((void) 0)
-#endif
 /* KH KW x NV accumulators, NV vectors of dy and one of x in registers: NV (KH KW + 1)
  * < 32 with AVX-512, < 16 elsewhere. */
 #if defined(__AVX512F__)
