@@ -74,6 +74,19 @@ CONV_CASES = [
     ((2, 9, 45, 5), (11, 11, 5, 40), dict(padding="same")),
     ((2, 10, 35, 7), (3, 3, 7, 24), dict(stride=(1, 2), padding=((0, 2), (1, 1)))),
     ((1, 7, 63, 15), (5, 3, 15, 33), dict(dilation=(2, 1), padding="same")),
+    # Sweep kernels (one group, 1-4 input channels, 3x3 or 5x5, stride 1 or 2): blocks
+    # along a row inside the image and through the padded window at its borders, every
+    # block shape (16, 24, 32, 40, 8 and 6 output channels; rows narrower than a panel
+    # block), dilated rows, asymmetric padding.
+    ((2, 9, 40, 3), (3, 3, 3, 16), dict(padding="same")),
+    ((1, 7, 37, 1), (3, 3, 1, 24), dict(padding="same")),
+    ((2, 8, 33, 2), (3, 3, 2, 8), dict(dilation=(2, 1), padding=((2, 1), (0, 1)))),
+    ((1, 8, 21, 4), (3, 3, 4, 40), dict(padding="same")),
+    ((2, 11, 35, 3), (3, 3, 3, 32), dict(stride=2, padding="same")),
+    ((1, 9, 50, 1), (3, 3, 1, 12), dict(stride=2, padding=1)),
+    ((3, 12, 14, 1), (5, 5, 1, 6), dict()),
+    ((1, 10, 40, 3), (5, 5, 3, 20), dict(padding="same")),
+    ((1, 13, 41, 3), (5, 5, 3, 16), dict(stride=2, padding="same")),
     # Column blocks (at most 16 output channels per group, rows of at least one block of
     # pixels): chunks of 4, 2 and 1 channels, stride phases, dilation, asymmetric padding,
     # a row ending inside a block, groups, one input channel.

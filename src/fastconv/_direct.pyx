@@ -172,6 +172,25 @@ cdef extern from "fastconv_microkernel.h" nogil:
         const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
         const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
 
+    # Sweep kernels (see the header): a block along one row of a layer with few input
+    # channels, each input value broadcast once for all the kernel columns that read it.
+    # They return 0 for a kernel width, stride and channel count they have no kernel for.
+    enum:
+        SWEEP_NARROW "FC_SWEEP_NARROW"
+        SWEEP_NARROW_TAIL "FC_SWEEP_NARROW_TAIL"
+        SWEEP_PANEL4 "FC_SWEEP_PANEL4"
+        SWEEP_SHORT_PANEL4 "FC_SWEEP_SHORT_PANEL4"
+        SWEEP_PANEL8 "FC_SWEEP_PANEL8"
+        SWEEP_SHORT_PANEL8 "FC_SWEEP_SHORT_PANEL8"
+    bint sweep_f32 "fc_sweep_f32"(int shape, Py_ssize_t k_w, Py_ssize_t stride,
+        Py_ssize_t channels, const float* x, Py_ssize_t row_step, Py_ssize_t k_h,
+        const float* w, Py_ssize_t w_stride, const float* init, Py_ssize_t init_stride,
+        float* out, Py_ssize_t out_stride)
+    bint sweep_f64 "fc_sweep_f64"(int shape, Py_ssize_t k_w, Py_ssize_t stride,
+        Py_ssize_t channels, const double* x, Py_ssize_t row_step, Py_ssize_t k_h,
+        const double* w, Py_ssize_t w_stride, const double* init, Py_ssize_t init_stride,
+        double* out, Py_ssize_t out_stride)
+
 # Register block shapes (MR pixels x NR output channels), one table for every SIMD build:
 # NR is a fraction of COUT_BLOCK (the build's widest block), MR is chosen so that each
 # shape keeps about the same number of accumulators in registers.
@@ -321,6 +340,39 @@ cdef inline void _vector_taps(block_shape* shape, const floating** x_pixels,
             taps_short_panel8_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
         else:
             taps_short_panel8_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
+
+
+cdef inline bint _sweep_taps(block_shape* shape, Window* g, const floating* x,
+                             Py_ssize_t row_step, const floating* w, Py_ssize_t w_stride,
+                             const floating* init, Py_ssize_t init_stride, floating* out,
+                             Py_ssize_t out_stride) noexcept nogil:
+    """The whole reduction of a block along one output row, through this shape's sweep
+    kernel (fastconv_microkernel.h): the same sums in the same order as _vector_taps.
+    x is the first pixel's window corner, in the image or in a padded window, its kernel
+    rows row_step apart. Only for one group and no column dilation; False, having done
+    nothing, where no sweep kernel fits or pays (the wide block, other kernel widths,
+    strides and channel counts; the header says which)."""
+    cdef int sweep = -1
+    if block_shape is NarrowBlock or block_shape is Panel2Block:
+        sweep = SWEEP_NARROW
+    elif block_shape is NarrowTailBlock or block_shape is ShortPanel2Block:
+        sweep = SWEEP_NARROW_TAIL
+    elif block_shape is Panel4Block:
+        sweep = SWEEP_PANEL4
+    elif block_shape is ShortPanel4Block:
+        sweep = SWEEP_SHORT_PANEL4
+    elif block_shape is Panel8Block:
+        sweep = SWEEP_PANEL8
+    elif block_shape is ShortPanel8Block:
+        sweep = SWEEP_SHORT_PANEL8
+    if sweep < 0 or g.groups != 1 or g.dil_w != 1:
+        return False
+    if floating is float:
+        return sweep_f32(sweep, g.k_w, g.stride_w, g.in_c, x, row_step, g.k_h, w, w_stride,
+                         init, init_stride, out, out_stride)
+    else:
+        return sweep_f64(sweep, g.k_w, g.stride_w, g.in_c, x, row_step, g.k_h, w, w_stride,
+                         init, init_stride, out, out_stride)
 
 
 cdef inline void _gather_taps(block_shape* shape, const floating** x_pixels,
@@ -560,6 +612,11 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
             # Short reductions (RGB: 27 taps) spend as long here as in the kernel.
             x_pixels[0] = x + (pixel_offset(g, n0, input_row(g, oh0, 0),
                                             input_col(g, ow0, 0)) + grp * cin_g)
+            if (t_lo == 0 and t_hi == g.k_h * g.k_w * cin_g
+                    and _sweep_taps(shape, g, x_pixels[0], g.dil_h * g.in_w * g.in_c, w,
+                                    w_stride, init, init_stride, dst, dst_stride)):
+                _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
+                return
             for p in range(1, pix_block):
                 x_pixels[p] = x_pixels[p - 1] + g.stride_w * g.in_c
             _vector_taps(shape, x_pixels, tap_offsets + t_lo, t_hi - t_lo,
@@ -570,6 +627,11 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
         if (cin_g < WINDOW_MAX_CHANNELS and t_hi - t_lo <= WINDOW_MAX_TAPS
                 and g.k_h * span_w * cin_g <= WINDOW_MAX_VALUES):
             _padded_window(x, g, n0, oh0, ow0, grp, span_w, window)
+            if (t_lo == 0 and t_hi == g.k_h * g.k_w * cin_g
+                    and _sweep_taps(shape, g, window, span_w * cin_g, w, w_stride, init,
+                                    init_stride, dst, dst_stride)):
+                _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
+                return
             t = 0
             for kh in range(g.k_h):
                 for kw in range(g.k_w):
