@@ -104,6 +104,11 @@ CONV_CASES = [
     ((1, 12, 9, 128), (7, 7, 8, 128), dict(groups=16, padding=((3, 2), (1, 4)))),
     ((1, 6, 7, 192), (3, 1, 4, 192), dict(groups=48)),
     ((2, 7, 7, 128), (3, 3, 16, 128), dict(groups=8, padding="same")),
+    # Groups of two whole vectors (16 a group with AVX2 or float64 AVX-512, 32 with
+    # float32 AVX-512): each broadcast feeds both of a group's vectors.
+    ((1, 10, 12, 64), (3, 3, 16, 64), dict(groups=4, stride=2, dilation=(1, 2),
+                                          padding="same")),
+    ((1, 9, 13, 128), (3, 3, 32, 128), dict(groups=4, padding="same")),
     # Depthwise layers as flat rows (stride_w 1, channels not filling register blocks):
     # RGB, odd C, C that fills half a block, wide C with a remainder, dilation, a row too
     # short for one chunk.

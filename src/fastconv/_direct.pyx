@@ -1128,11 +1128,12 @@ cdef void _conv_band(const floating* x, const floating* w, const floating* bias,
 cdef inline bint _use_grouped_blocks(Window* g, Py_ssize_t cout_block,
                                      Py_ssize_t lanes) noexcept nogil:
     """Grouped blocks (fastconv_microkernel.h) take layers with C_in/groups == C_out/groups
-    == G in {2, 4, 8, 16} (at most a vector's lanes) whose channels fill whole blocks."""
+    == G in {2, 4, 8, 16, 32} (at most two vectors' lanes) whose channels fill whole
+    blocks."""
     cdef Py_ssize_t group = g.out_c // g.groups
     return (HAS_GROUPED and g.groups > 1 and g.in_c == g.out_c
-            and (group == 2 or group == 4 or group == 8 or group == 16) and group <= lanes
-            and g.out_c % cout_block == 0)
+            and (group == 2 or group == 4 or group == 8 or group == 16 or group == 32)
+            and group <= 2 * lanes and group <= cout_block and g.out_c % cout_block == 0)
 
 
 cdef void _grouped_band(const floating* x, const floating* block_panels,
