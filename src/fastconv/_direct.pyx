@@ -342,16 +342,18 @@ cdef inline void _vector_taps(block_shape* shape, const floating** x_pixels,
             taps_short_panel8_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
 
 
-cdef inline bint _sweep_taps(block_shape* shape, Window* g, const floating* x,
-                             Py_ssize_t row_step, const floating* w, Py_ssize_t w_stride,
-                             const floating* init, Py_ssize_t init_stride, floating* out,
+cdef inline bint _sweep_taps(block_shape* shape, Window* g, Py_ssize_t t_lo,
+                             Py_ssize_t t_hi, const floating* x, Py_ssize_t row_step,
+                             const floating* w, Py_ssize_t w_stride, const floating* init,
+                             Py_ssize_t init_stride, floating* out,
                              Py_ssize_t out_stride) noexcept nogil:
-    """The whole reduction of a block along one output row, through this shape's sweep
+    """Taps [t_lo, t_hi) of a block along one output row, through this shape's sweep
     kernel (fastconv_microkernel.h): the same sums in the same order as _vector_taps.
     x is the first pixel's window corner, in the image or in a padded window, its kernel
-    rows row_step apart. Only for one group and no column dilation; False, having done
-    nothing, where no sweep kernel fits or pays (the wide block, other kernel widths,
-    strides and channel counts; the header says which)."""
+    rows row_step apart. Only for the whole reduction, one group and no column dilation;
+    False, having done nothing, where no sweep kernel fits or pays (a slice of the taps,
+    the wide block, other kernel widths, strides and channel counts; the header says
+    which)."""
     cdef int sweep = -1
     if block_shape is NarrowBlock or block_shape is Panel2Block:
         sweep = SWEEP_NARROW
@@ -365,7 +367,8 @@ cdef inline bint _sweep_taps(block_shape* shape, Window* g, const floating* x,
         sweep = SWEEP_PANEL8
     elif block_shape is ShortPanel8Block:
         sweep = SWEEP_SHORT_PANEL8
-    if sweep < 0 or g.groups != 1 or g.dil_w != 1:
+    if (sweep < 0 or g.groups != 1 or g.dil_w != 1 or t_lo != 0
+            or t_hi != g.k_h * g.k_w * g.in_c):
         return False
     if floating is float:
         return sweep_f32(sweep, g.k_w, g.stride_w, g.in_c, x, row_step, g.k_h, w, w_stride,
@@ -612,9 +615,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
             # Short reductions (RGB: 27 taps) spend as long here as in the kernel.
             x_pixels[0] = x + (pixel_offset(g, n0, input_row(g, oh0, 0),
                                             input_col(g, ow0, 0)) + grp * cin_g)
-            if (t_lo == 0 and t_hi == g.k_h * g.k_w * cin_g
-                    and _sweep_taps(shape, g, x_pixels[0], g.dil_h * g.in_w * g.in_c, w,
-                                    w_stride, init, init_stride, dst, dst_stride)):
+            if _sweep_taps(shape, g, t_lo, t_hi, x_pixels[0], g.dil_h * g.in_w * g.in_c, w,
+                           w_stride, init, init_stride, dst, dst_stride):
                 _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
                 return
             for p in range(1, pix_block):
@@ -627,9 +629,8 @@ cdef inline void _add_taps_block(const floating* x, const floating* w, Py_ssize_
         if (cin_g < WINDOW_MAX_CHANNELS and t_hi - t_lo <= WINDOW_MAX_TAPS
                 and g.k_h * span_w * cin_g <= WINDOW_MAX_VALUES):
             _padded_window(x, g, n0, oh0, ow0, grp, span_w, window)
-            if (t_lo == 0 and t_hi == g.k_h * g.k_w * cin_g
-                    and _sweep_taps(shape, g, window, span_w * cin_g, w, w_stride, init,
-                                    init_stride, dst, dst_stride)):
+            if _sweep_taps(shape, g, t_lo, t_hi, window, span_w * cin_g, w, w_stride, init,
+                           init_stride, dst, dst_stride):
                 _store_panel_block(o, &acc[0][0], g.out_c, pix_block, n_store, direct_store)
                 return
             t = 0
