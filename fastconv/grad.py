@@ -136,10 +136,22 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         # the diagonal add exact zeros, as long as dy is finite (0 * inf is nan).
         w = _block_diagonal(np.asarray(w, dtype=dtype), n_groups, merged)
         n_groups //= merged
+    if method is None:
+        method = grad_input_method(window.stride, w.shape, n_groups, dx_shape[2],
+                                   _phase_channels(dtype),
+                                   _most_phase_taps(window, dx_shape[1:3], w.shape))
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
-    elif (method or grad_input_method(window.stride, w.shape, n_groups, dx_shape[2])) == "phases":
+    elif method == "phases":
         _grad_input_by_phases(dy4, w, target4, window, n_groups, n_workers, dtype)
+    elif method == "direct":
+        macs = dy4.shape[0] * dy4.shape[1] * dy4.shape[2] * w.size
+        _kernels().conv2d_grad_input_phases(
+            np.ascontiguousarray(dy4, dtype=dtype), np.ascontiguousarray(w, dtype=dtype),
+            target4, window.stride, window.dilation, window.pad_top_left,
+            np.empty(0, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype),
+            threads_for(n_workers, macs, dx_shape[0] * dx_shape[1]))
+        return _validate.finish(target, result)
     else:
         plan = grad_input_plan(dx_shape, w.shape, window.out_hw, window.stride[0],
                                window.dilation[0], dtype, n_groups, n_workers)
@@ -154,6 +166,23 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     if bias is not None:
         target4 += bias.astype(dtype, copy=False)
     return _validate.finish(target, result)
+
+
+def _phase_channels(dtype: np.dtype) -> int:
+    """The channel step of the phase kernel of this build and dtype (half its register
+    block): dx's channels must be a multiple of it."""
+    kernels = _kernels()
+    return int(kernels.PHASE_CHANNELS_F32 if dtype == np.float32 else kernels.PHASE_CHANNELS_F64)
+
+
+def _most_phase_taps(window: Window, in_hw: tuple[int, ...], w_shape: tuple[int, ...]) -> int:
+    """The most kernel taps any stride phase of dx reads (``adjoint_phases``)."""
+    (in_h, in_w), (out_h, out_w) = in_hw, window.out_hw
+    rows = adjoint_phases(in_h, out_h, w_shape[0], window.stride[0], window.dilation[0],
+                          window.pads[0][0])
+    cols = adjoint_phases(in_w, out_w, w_shape[1], window.stride[1], window.dilation[1],
+                          window.pads[1][0])
+    return max(len(r.taps) for r in rows) * max(len(c.taps) for c in cols)
 
 
 def _block_diagonal(w: np.ndarray, groups: int, merged: int) -> np.ndarray:

@@ -77,6 +77,77 @@ def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, 
     assert_close(got, expected, dtype, n_terms=w.size)
 
 
+# The phase kernel ("direct": dx's channels in multiples of 32 on every build): wide and
+# narrow register blocks, rows where every block is a border or short one, stride
+# phases with no taps, dilation, asymmetric and over-wide padding, unequal strides.
+PHASE_CASES = [
+    ((2, 9, 9, 32), (3, 3, 32, 8), {"stride": 2, "padding": "same"}),
+    ((2, 10, 23, 64), (3, 3, 64, 16), {"stride": 2, "padding": 1}),
+    ((1, 12, 29, 96), (4, 4, 96, 5), {"stride": 2, "padding": 1}),
+    ((2, 13, 12, 32), (5, 3, 32, 7), {"stride": (3, 2), "dilation": (1, 2),
+                                      "padding": ((2, 0), (1, 3))}),
+    ((1, 11, 13, 32), (2, 5, 32, 8), {"stride": (4, 3), "dilation": (3, 2), "padding": 2}),
+    ((2, 10, 10, 32), (1, 1, 32, 8), {"stride": 3}),                     # empty phases
+    ((2, 7, 7, 160), (3, 3, 160, 24), {"stride": 2}),
+    ((1, 5, 40, 128), (3, 3, 128, 3), {"stride": 2, "padding": ((3, 1), (2, 4))}),
+    ((1, 3, 3, 32), (3, 3, 32, 4), {"stride": 2, "padding": "same"}),    # border blocks only
+    ((1, 9, 30, 96), (3, 3, 96, 64), {"stride": 2, "padding": "same"}),  # kernel in slices
+]
+PHASE_IDS = [f"{x}-{w}-{kw}" for x, w, kw in PHASE_CASES]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", PHASE_CASES, ids=PHASE_IDS)
+def test_the_phase_kernel_matches_the_reference(rng, x_shape, w_shape, kwargs, dtype, workers):
+    x, w, dy = _conv_data(rng, x_shape, w_shape, kwargs)
+    expected = reference.conv2d_grad_input(dy, w, x.shape, **kwargs)
+    got = _grad_input_by("direct", dy.astype(dtype), w.astype(dtype), x.shape,
+                         workers=workers, **kwargs)
+    assert_close(got, expected, dtype, n_terms=w.size)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", PHASE_CASES[:3], ids=PHASE_IDS[:3])
+def test_the_phase_kernel_starts_from_the_bias(rng, x_shape, w_shape, kwargs):
+    """conv2d_transpose hands its bias to the phase kernel, which starts each sum from
+    it; phases and rows with no taps get the bias alone."""
+    x, w, dy = _conv_data(rng, x_shape, w_shape, kwargs)
+    bias = randn(rng, (x_shape[3],))
+    expected = reference.conv2d_grad_input(dy, w, x.shape, **kwargs) + bias
+    got = _grad_input(dy, False, w, x.shape, kwargs.get("stride", 1),
+                      kwargs.get("padding", "valid"), kwargs.get("dilation", 1), 1, None, None,
+                      dtype=np.dtype(np.float64), shape_name="input_shape", bias=bias,
+                      method="direct")
+    assert_close(got, expected, np.float64, n_terms=w.size + 1)
+
+
+def test_the_phase_kernel_refuses_what_it_cannot_block():
+    """C_in not in half register blocks and phases with more taps than a border block
+    gathers are the caller's to avoid: the kernel says so instead of computing."""
+    kernels = grad_kernels()
+    dy = np.zeros((1, 4, 4, 8))
+    with pytest.raises(ValueError, match="kernel contract"):
+        kernels.conv2d_grad_input_phases(dy, np.zeros((3, 3, 3, 8)), np.zeros((1, 8, 8, 3)),
+                                         (2, 2), (1, 1), (1, 1), np.empty(0), 1)
+    with pytest.raises(ValueError, match="kernel contract"):
+        kernels.conv2d_grad_input_phases(np.zeros((1, 1, 1, 8)), np.zeros((12, 12, 32, 8)),
+                                         np.zeros((1, 13, 13, 32)), (2, 2), (1, 1), (0, 0),
+                                         np.empty(0), 1)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((4, 56, 56, 64), (3, 3, 64, 128), {"stride": 2, "padding": "same"}),
+    ((2, 56, 56, 32), (3, 3, 32, 64), {"stride": 2, "padding": 1}),
+])
+def test_wide_stride_2_layers_plan_the_phase_kernel(x_shape, w_shape, kwargs):
+    from fastconv.grad import _most_phase_taps, _phase_channels
+    window = conv_window(x_shape[1:3], w_shape[:2], kwargs["stride"], 1, kwargs["padding"])
+    method = grad_input_method(window.stride, w_shape, 1, x_shape[2],
+                               _phase_channels(np.dtype(np.float32)),
+                               _most_phase_taps(window, x_shape[1:3], w_shape))
+    assert method == "direct"
+
+
 @pytest.mark.parametrize("case, method", [
     (((1, 20, 20, 8), (3, 3, 8, 8), {"padding": "same"}), "phases"),
     (CONV_CASES[1], "kernel"), (CONV_CASES[5], "kernel"), (CONV_CASES[9], "kernel"),

@@ -22,6 +22,7 @@ from conftest import assert_close, randn
 
 DIRECT = _dispatch.variants("_direct")
 POOL = _dispatch.variants("_pool")
+GRAD = _dispatch.variants("_grad")
 
 CONV_CASES = [
     # (x shape, w shape, kwargs): one-channel rows, depthwise, grouped, multi-channel
@@ -288,3 +289,38 @@ def test_channel_mix_keeps_non_finite_values_in_their_pixel(direct_build, channe
     finite = np.isfinite(expected)
     assert_close(np.where(finite, got, 0), np.where(finite, expected, 0), dtype,
                  n_terms=channels)
+
+
+# conv2d_grad_input's phase kernel (conv2d's register blocks over dy's stride phases):
+# wide and narrow blocks on every build (dx channels in multiples of 32), border blocks,
+# short rows, phases without taps, a bias.
+PHASE_CASES = [
+    ((2, 11, 30, 96), (3, 3, 96, 16), dict(stride=2, padding="same")),
+    ((1, 9, 20, 32), (4, 4, 32, 24), dict(stride=2, padding=1)),
+    ((1, 10, 17, 64), (2, 3, 64, 8), dict(stride=(3, 2), dilation=(1, 2), padding=(2, 1))),
+    ((2, 4, 5, 32), (1, 1, 32, 8), dict(stride=3)),
+    ((1, 9, 30, 96), (3, 3, 96, 64), dict(stride=2, padding="same")),   # kernel in slices
+]
+
+
+@pytest.fixture(params=sorted(GRAD), ids=lambda level: f"simd-{level}")
+def grad_build(request):
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", PHASE_CASES)
+def test_grad_input_phase_kernel_of_every_build(grad_build, x_shape, w_shape, kwargs, dtype):
+    from fastconv._geometry import conv_window
+    rng = np.random.default_rng(11)
+    x, w = randn(rng, x_shape), randn(rng, w_shape)
+    bias = randn(rng, (x_shape[3],))
+    dy = randn(rng, reference.conv2d(x, w, **kwargs).shape)
+    expected = reference.conv2d_grad_input(dy, w, x_shape, **kwargs) + bias
+    window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1),
+                         kwargs.get("dilation", 1), kwargs.get("padding", "valid"))
+    got = np.full(x_shape, np.nan, dtype)
+    GRAD[grad_build].conv2d_grad_input_phases(dy.astype(dtype), w.astype(dtype), got,
+                                              window.stride, window.dilation,
+                                              window.pad_top_left, bias.astype(dtype), 2)
+    assert_close(got, expected, dtype, n_terms=w.size + 1)

@@ -26,7 +26,7 @@ without two threads touching one value.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 cdef extern from "fastconv_config.h" nogil:
@@ -404,6 +404,336 @@ def conv2d_grad_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, :
                                          if cols != NULL else NULL)
     finally:
         free(cols)
+
+
+# ---------------------------------------------------------------------------
+# conv2d_grad_input by stride phases, on conv2d's register blocks
+# ---------------------------------------------------------------------------
+cdef extern from "fastconv_microkernel.h" nogil:
+    enum:
+        COUT_BLOCK_F32 "FC_COUT_BLOCK_F32"
+        COUT_BLOCK_F64 "FC_COUT_BLOCK_F64"
+        WIDE_PIX_BLOCK "FC_WIDE_PIXELS"
+    void taps_wide_f32 "fc_taps_wide_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void taps_wide_f64 "fc_taps_wide_f64"(const double** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride, const double* init,
+        Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void taps_narrow_f32 "fc_taps_narrow_f32"(const float** x_pixels, const Py_ssize_t* offsets,
+        Py_ssize_t n_taps, const float* w, Py_ssize_t w_stride, const float* init,
+        Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void taps_narrow_f64 "fc_taps_narrow_f64"(const double** x_pixels,
+        const Py_ssize_t* offsets, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_wide_f32 "fc_gather_wide_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_wide_f64 "fc_gather_wide_f64"(const double** x_pixels, const double** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
+    void gather_narrow_f32 "fc_gather_narrow_f32"(const float** x_pixels, const float** w_rows,
+        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
+        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
+    void gather_narrow_f64 "fc_gather_narrow_f64"(const double** x_pixels,
+        const double** w_rows, const Py_ssize_t* n_channels, Py_ssize_t n_runs,
+        Py_ssize_t w_stride, const double* init, Py_ssize_t init_stride, double* out,
+        Py_ssize_t out_stride)
+
+
+cdef enum:
+    PHASE_MAX_TAPS = 32         # a phase's kernel taps: a border block's gather runs
+    PHASE_NARROW_PIXELS = 8     # the narrow block's pixels (fastconv_microkernel.h)
+    PHASE_MAX_PIXELS = 16       # bounds both blocks' pixels
+    PHASE_SLICE_BYTES = 24 << 10  # weights an interior pass keeps in L1
+
+
+# Channels the phase kernel's dx must come in multiples of: half a register block.
+PHASE_CHANNELS_F32 = COUT_BLOCK_F32 // 2
+PHASE_CHANNELS_F64 = COUT_BLOCK_F64 // 2
+
+
+cdef struct AxisPhases:
+    # Along one axis of dx, phase r holds positions r, r + stride, ...: count[r] of them,
+    # read by taps[r * k + j] (j < n_taps[r], ascending), tap j of position r + stride * i
+    # reading dy at base[r * k + j] + i.
+    Py_ssize_t stride, k
+    Py_ssize_t* count
+    Py_ssize_t* n_taps
+    Py_ssize_t* taps
+    Py_ssize_t* base
+
+
+cdef int _axis_phases(AxisPhases* a, Py_ssize_t size, Py_ssize_t k, Py_ssize_t stride,
+                      Py_ssize_t dilation, Py_ssize_t pad) except -1:
+    """Fill ``a`` for an axis of ``size`` dx positions (see AxisPhases)."""
+    cdef Py_ssize_t r, t, num, j
+    a.stride, a.k = stride, k
+    a.count = <Py_ssize_t*> malloc(stride * (2 + 2 * k) * sizeof(Py_ssize_t))
+    if a.count == NULL:
+        raise MemoryError("conv2d_grad_input: cannot allocate the phase tables")
+    a.n_taps = a.count + stride
+    a.taps = a.n_taps + stride
+    a.base = a.taps + stride * k
+    for r in range(stride):
+        a.count[r] = (size - r + stride - 1) // stride if r < size else 0
+        j = 0
+        for t in range(k):
+            num = r + pad - t * dilation
+            if _floor_div(num, stride) * stride == num:
+                a.taps[r * k + j] = t
+                a.base[r * k + j] = _floor_div(num, stride)
+                j += 1
+        a.n_taps[r] = j
+    return 0
+
+
+cdef inline void _phase_block(bint wide, const floating** x_pixels, const Py_ssize_t* offsets,
+                              Py_ssize_t n_taps, const floating* w, Py_ssize_t w_stride,
+                              const floating* init, Py_ssize_t init_stride, floating* out,
+                              Py_ssize_t out_stride) noexcept nogil:
+    if floating is float:
+        if wide:
+            taps_wide_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
+        else:
+            taps_narrow_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
+    else:
+        if wide:
+            taps_wide_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
+        else:
+            taps_narrow_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
+
+
+cdef inline void _phase_gather(bint wide, const floating** x_pixels, const floating** w_rows,
+                               const Py_ssize_t* n_channels, Py_ssize_t n_runs,
+                               Py_ssize_t w_stride, const floating* init,
+                               Py_ssize_t init_stride, floating* out,
+                               Py_ssize_t out_stride) noexcept nogil:
+    if floating is float:
+        if wide:
+            gather_wide_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_narrow_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+    else:
+        if wide:
+            gather_wide_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+        else:
+            gather_narrow_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+
+
+cdef void _phase_row(const floating* dy, const floating* packed, const Py_ssize_t* tables,
+                     const Py_ssize_t* phase_start, const floating* bias,
+                     const floating* zeros, floating* dx, Window* g, AxisPhases* rows,
+                     AxisPhases* cols, Py_ssize_t item) noexcept nogil:
+    """dx row (n, ih) = bias + its stride phases' taps of dy: for each column phase and
+    block of dx channels, register blocks of MR pixels of that phase (stride_w * C_in
+    apart), on the kernel's slices that stay in L1; blocks with a tap outside dy (the
+    row's ends) or fewer than MR pixels gather their taps, the missing ones from a zero
+    pixel."""
+    cdef:
+        Py_ssize_t n = item // g.in_h, ih = item % g.in_h
+        Py_ssize_t pr = ih % rows.stride, i = ih // rows.stride
+        Py_ssize_t Cy = g.out_c, Cx = g.in_c, COUT_BLOCK
+        Py_ssize_t a_lo = 0, a_hi = rows.n_taps[pr], tr = rows.n_taps[pr]
+        Py_ssize_t pc, tc, kp, k_lo, k_hi, co, nr, mr, slice_rows, t0, t1, k0, p, a, b
+        Py_ssize_t phase, n_runs, count, row_step = g.out_w * Cy
+        bint wide, whole
+        const Py_ssize_t* rbase = rows.base + pr * rows.k
+        const Py_ssize_t* cbase
+        const floating* w_phase
+        const floating* init
+        const floating* dy_row0
+        floating* dx_row = dx + pixel_offset(g, n, ih, 0)
+        floating* o
+        const floating* x_pixels[PHASE_MAX_TAPS * PHASE_MAX_PIXELS]
+        const floating* w_rows[PHASE_MAX_TAPS]
+        Py_ssize_t n_channels[PHASE_MAX_TAPS]
+        floating tmp[PHASE_MAX_PIXELS * 64]
+    COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+    # The row taps that land inside dy: base falls as the tap index rises.
+    while a_lo < tr and rbase[a_lo] + i >= g.out_h:
+        a_lo += 1
+    while a_hi > a_lo and rbase[a_hi - 1] + i < 0:
+        a_hi -= 1
+    for pc in range(cols.stride):
+        kp = cols.count[pc]
+        tc = cols.n_taps[pc]
+        if kp == 0:
+            continue
+        if a_hi == a_lo or tc == 0:
+            for k0 in range(kp):
+                o = dx_row + (pc + k0 * cols.stride) * Cx
+                for co in range(Cx):
+                    o[co] = bias[co] if bias != NULL else 0
+            continue
+        cbase = cols.base + pc * cols.k
+        # Pixels k whose every column tap reads inside dy.
+        k_lo = max(<Py_ssize_t> 0, -cbase[tc - 1])
+        k_hi = min(kp, g.out_w - cbase[0])
+        phase = pr * cols.stride + pc
+        w_phase = packed + phase_start[phase] * Cx
+        dy_row0 = dy + ((n * g.out_h + rbase[0] + i) * g.out_w + cbase[0]) * Cy
+        co = 0
+        while co < Cx:
+            wide = Cx - co >= COUT_BLOCK
+            nr = COUT_BLOCK if wide else COUT_BLOCK // 2
+            mr = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
+            init = bias + co if bias != NULL else zeros
+            slice_rows = max(<Py_ssize_t> 1, PHASE_SLICE_BYTES // (nr * <Py_ssize_t> sizeof(floating)))
+            t0 = a_lo * tc * Cy
+            while t0 < a_hi * tc * Cy:
+                t1 = min(t0 + slice_rows, a_hi * tc * Cy)
+                k0 = 0
+                while k0 < kp:
+                    o = dx_row + (pc + k0 * cols.stride) * Cx + co
+                    if k0 >= k_lo and k0 + mr <= k_hi:
+                        for p in range(mr):
+                            x_pixels[p] = dy_row0 + (k0 + p) * Cy
+                        if t0 == a_lo * tc * Cy:
+                            _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
+                                         t1 - t0, w_phase + t0 * Cx + co, Cx, init, 0, o,
+                                         cols.stride * Cx)
+                        else:
+                            _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
+                                         t1 - t0, w_phase + t0 * Cx + co, Cx, o,
+                                         cols.stride * Cx, o, cols.stride * Cx)
+                        k0 += mr
+                        continue
+                    if t0 != a_lo * tc * Cy:
+                        k0 += mr
+                        continue
+                    # A border or short block: every tap as a run of Cy channels.
+                    count = min(mr, kp - k0)
+                    n_runs = 0
+                    for a in range(a_lo, a_hi):
+                        for b in range(tc):
+                            for p in range(mr):
+                                if p < count and 0 <= cbase[b] + k0 + p < g.out_w:
+                                    x_pixels[n_runs * mr + p] = dy + (
+                                        (n * g.out_h + rbase[a] + i) * g.out_w
+                                        + cbase[b] + k0 + p) * Cy
+                                else:
+                                    x_pixels[n_runs * mr + p] = zeros
+                            w_rows[n_runs] = w_phase + (a * tc + b) * Cy * Cx + co
+                            n_channels[n_runs] = Cy
+                            n_runs += 1
+                    whole = count == mr
+                    _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx, init, 0,
+                                  o if whole else tmp, cols.stride * Cx if whole else nr)
+                    if not whole:
+                        for p in range(count):
+                            memcpy(o + p * cols.stride * Cx, tmp + p * nr,
+                                   nr * sizeof(floating))
+                    k0 += mr
+                t0 = t1
+            co += nr
+
+
+cdef void _pack_phase_row(const floating* w, floating* packed, const Py_ssize_t* phase_start,
+                          AxisPhases* rows, AxisPhases* cols, Py_ssize_t Cx, Py_ssize_t Cy,
+                          Py_ssize_t item) noexcept nogil:
+    """Row ``item`` of the packed kernel: packed[item, :] = w[kh, kw, :, c] for the
+    phase tap (kh, kw) and dy channel c that the row stands for."""
+    cdef Py_ssize_t phase = 0, pr, pc, t, a, b, c, kh, kw, x
+    while phase_start[phase + 1] <= item:
+        phase += 1
+    pr, pc = phase // cols.stride, phase % cols.stride
+    t = item - phase_start[phase]
+    c = t % Cy
+    b = t // Cy % cols.n_taps[pc]
+    a = t // Cy // cols.n_taps[pc]
+    kh = rows.taps[pr * rows.k + a]
+    kw = cols.taps[pc * cols.k + b]
+    for x in range(Cx):
+        packed[item * Cx + x] = w[((kh * cols.k + kw) * Cx + x) * Cy + c]
+
+
+def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
+                             floating[:, :, :, ::1] dx, tuple stride, tuple dilation,
+                             tuple pad_top_left, const floating[::1] bias, int n_threads):
+    """dx = bias + the adjoint of conv2d(., w) (groups=1) applied to dy, in place.
+
+    Each of dx's stride phases (positions equal modulo the stride) is a correlation of
+    dy with some of the kernel's taps (_geometry.adjoint_phases), run here on conv2d's
+    tap micro-kernels, the phases of a dx row one after the other, with no zeros
+    inserted and no columns: a register block holds MR pixels of one phase, written
+    stride_w pixels apart. The kernel is packed once per call, phase by phase, as
+    (tap, dy channel) rows of dx's C_in channels, which come in whole or half register
+    blocks (PHASE_CHANNELS_*). ``bias`` (C_in values or empty) starts every sum.
+    """
+    cdef Window g = make_window(dx.shape, dy.shape, (w.shape[0], w.shape[1]),
+                                stride, dilation, pad_top_left, 1)
+    check_conv_contract(&g, w.shape[2], w.shape[3], dy.shape[3])
+    cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+    cdef Py_ssize_t Cx = g.in_c, Cy = g.out_c
+    if (dx.shape[0] != dy.shape[0] or n_threads < 1 or Cx % (COUT_BLOCK // 2)
+            or COUT_BLOCK > 64 or WIDE_PIX_BLOCK > PHASE_MAX_PIXELS
+            or (bias.shape[0] != 0 and bias.shape[0] != Cx)):
+        raise ValueError("kernel contract: dx and dy batch sizes agree, n_threads >= 1, "
+                         "C_in comes in half register blocks, bias is empty or C_in long")
+    if g.batch * g.in_h * g.in_w == 0:
+        return
+    cdef AxisPhases rows, cols
+    rows.count = NULL
+    cols.count = NULL
+    cdef Py_ssize_t pr, pc, a, b, c, phase, n_phases = g.stride_h * g.stride_w, kh, kw, item
+    cdef Py_ssize_t* phase_start = NULL
+    cdef Py_ssize_t* tables = NULL
+    cdef floating* packed = NULL
+    cdef floating* zeros = NULL
+    cdef const floating* w_ptr = &w[0, 0, 0, 0]
+    cdef Py_ssize_t t, start
+    cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
+    try:
+        _axis_phases(&rows, g.in_h, g.k_h, g.stride_h, g.dil_h, g.pad_top)
+        _axis_phases(&cols, g.in_w, g.k_w, g.stride_w, g.dil_w, g.pad_left)
+        for pr in range(g.stride_h):
+            for pc in range(g.stride_w):
+                if rows.n_taps[pr] * cols.n_taps[pc] > PHASE_MAX_TAPS:
+                    raise ValueError("kernel contract: a stride phase has more than "
+                                     f"{PHASE_MAX_TAPS} taps")
+        phase_start = <Py_ssize_t*> malloc((n_phases + 1) * sizeof(Py_ssize_t))
+        if phase_start == NULL:
+            raise MemoryError("conv2d_grad_input: cannot allocate the phase tables")
+        phase_start[0] = 0
+        for phase in range(n_phases):
+            phase_start[phase + 1] = phase_start[phase] + (
+                rows.n_taps[phase // g.stride_w] * cols.n_taps[phase % g.stride_w] * Cy)
+        tables = <Py_ssize_t*> malloc(max(phase_start[n_phases], <Py_ssize_t> 1)
+                                      * sizeof(Py_ssize_t))
+        packed = <floating*> fc_aligned_alloc(max(phase_start[n_phases], <Py_ssize_t> 1) * Cx
+                                              * sizeof(floating))
+        zeros = <floating*> calloc(max(Cy, COUT_BLOCK), sizeof(floating))
+        if tables == NULL or packed == NULL or zeros == NULL:
+            raise MemoryError("conv2d_grad_input: cannot allocate the packed kernel")
+        # Tap tables: where tap (a, b, c) of a phase reads dy, from its first tap's pixel.
+        for pr in range(g.stride_h):
+            for pc in range(g.stride_w):
+                phase = pr * g.stride_w + pc
+                t = phase_start[phase]
+                for a in range(rows.n_taps[pr]):
+                    for b in range(cols.n_taps[pc]):
+                        for c in range(Cy):
+                            tables[t] = ((rows.base[pr * g.k_h + a] - rows.base[pr * g.k_h])
+                                         * g.out_w + cols.base[pc * g.k_w + b]
+                                         - cols.base[pc * g.k_w]) * Cy + c
+                            t += 1
+        with nogil:
+            # packed[phase][(a, b, c)][:] = w[kh, kw, :, c], a row per (phase tap, c).
+            for item in prange(phase_start[n_phases], num_threads=n_threads,
+                               schedule="static"):
+                _pack_phase_row(w_ptr, packed, phase_start, &rows, &cols, Cx, Cy, item)
+            for item in prange(g.batch * g.in_h, num_threads=n_threads, schedule="guided"):
+                _phase_row(&dy[0, 0, 0, 0], packed, tables, phase_start,
+                           bias_ptr, zeros, &dx[0, 0, 0, 0], &g,
+                           &rows, &cols, item)
+    finally:
+        free(rows.count)
+        free(cols.count)
+        free(phase_start)
+        free(tables)
+        fc_aligned_free(packed)
+        free(zeros)
 
 
 # ---------------------------------------------------------------------------
