@@ -78,8 +78,9 @@ def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, 
 
 
 # The phase kernel ("direct": dx's channels in multiples of 32 on every build): wide and
-# narrow register blocks, rows where every block is a border or short one, stride
-# phases with no taps, dilation, asymmetric and over-wide padding, unequal strides.
+# narrow register blocks, bands of short rows (blocks crossing rows) and long rows one
+# at a time, border and short blocks, the kernel in slices, stride phases with no taps,
+# dilation, asymmetric and over-wide padding, unequal strides.
 PHASE_CASES = [
     ((2, 9, 9, 32), (3, 3, 32, 8), {"stride": 2, "padding": "same"}),
     ((2, 10, 23, 64), (3, 3, 64, 16), {"stride": 2, "padding": 1}),
@@ -92,6 +93,9 @@ PHASE_CASES = [
     ((1, 5, 40, 128), (3, 3, 128, 3), {"stride": 2, "padding": ((3, 1), (2, 4))}),
     ((1, 3, 3, 32), (3, 3, 32, 4), {"stride": 2, "padding": "same"}),    # border blocks only
     ((1, 9, 30, 96), (3, 3, 96, 64), {"stride": 2, "padding": "same"}),  # kernel in slices
+    # Phase rows of 48 pixels and more go one row at a time, blocks within the row.
+    ((1, 5, 101, 32), (3, 3, 32, 8), {"stride": 2, "padding": "same"}),
+    ((1, 4, 110, 96), (3, 3, 96, 64), {"stride": 2, "padding": ((0, 2), (3, 1))}),
 ]
 PHASE_IDS = [f"{x}-{w}-{kw}" for x, w, kw in PHASE_CASES]
 

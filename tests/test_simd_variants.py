@@ -292,14 +292,15 @@ def test_channel_mix_keeps_non_finite_values_in_their_pixel(direct_build, channe
 
 
 # conv2d_grad_input's phase kernel (conv2d's register blocks over dy's stride phases):
-# wide and narrow blocks on every build (dx channels in multiples of 32), border blocks,
-# short rows, phases without taps, a bias.
+# wide and narrow blocks on every build (dx channels in multiples of 32), bands of short
+# rows and long rows alone, border blocks, phases without taps, a bias.
 PHASE_CASES = [
     ((2, 11, 30, 96), (3, 3, 96, 16), dict(stride=2, padding="same")),
     ((1, 9, 20, 32), (4, 4, 32, 24), dict(stride=2, padding=1)),
     ((1, 10, 17, 64), (2, 3, 64, 8), dict(stride=(3, 2), dilation=(1, 2), padding=(2, 1))),
     ((2, 4, 5, 32), (1, 1, 32, 8), dict(stride=3)),
     ((1, 9, 30, 96), (3, 3, 96, 64), dict(stride=2, padding="same")),   # kernel in slices
+    ((1, 4, 110, 96), (3, 3, 96, 64), dict(stride=2, padding=((0, 2), (3, 1)))),  # long rows
 ]
 
 

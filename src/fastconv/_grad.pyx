@@ -446,6 +446,19 @@ cdef enum:
     PHASE_NARROW_PIXELS = 8     # the narrow block's pixels (fastconv_microkernel.h)
     PHASE_MAX_PIXELS = 16       # bounds both blocks' pixels
     PHASE_SLICE_BYTES = 24 << 10  # weights an interior pass keeps in L1
+    PHASE_MAX_BLOCK = 64        # bounds a block's channels
+    # A work item's rows of one row phase, for phase rows of at most PHASE_SHORT_ROW
+    # pixels: at least PHASE_BAND_PIXELS pixels of a column phase (so that each slice of
+    # the kernel serves several blocks, and a 7-pixel row does not leave most of a block
+    # idle), at most PHASE_MAX_BAND rows.
+    PHASE_BAND_PIXELS = 48
+    PHASE_MAX_BAND = 16
+    # Longer phase rows go one at a time (_phase_band): 28 pixels ran 10% slower in
+    # bands of two, their blocks crossing rows, than alone.
+    PHASE_SHORT_ROW = 16
+    # The sums a band of short rows keeps (_phase_band_flat), in pixels: fewer than
+    # PHASE_BAND_PIXELS + a row (< PHASE_BAND_PIXELS), and a block's overhang.
+    PHASE_FLAT_PIXELS = 2 * PHASE_BAND_PIXELS + PHASE_MAX_PIXELS
 
 
 # Channels the phase kernel's dx must come in multiples of: half a register block.
@@ -521,112 +534,258 @@ cdef inline void _phase_gather(bint wide, const floating** x_pixels, const float
             gather_narrow_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
 
 
-cdef void _phase_row(const floating* dy, const floating* packed, const Py_ssize_t* tables,
-                     const Py_ssize_t* phase_start, const floating* bias,
-                     const floating* zeros, floating* dx, Window* g, AxisPhases* rows,
-                     AxisPhases* cols, Py_ssize_t item) noexcept nogil:
-    """dx row (n, ih) = bias + its stride phases' taps of dy: for each column phase and
-    block of dx channels, register blocks of MR pixels of that phase (stride_w * C_in
-    apart), on the kernel's slices that stay in L1; blocks with a tap outside dy (the
-    row's ends) or fewer than MR pixels gather their taps, the missing ones from a zero
-    pixel."""
+cdef inline void _row_taps(const Py_ssize_t* rbase, Py_ssize_t tr, Py_ssize_t i,
+                           Py_ssize_t out_h, Py_ssize_t* a_lo, Py_ssize_t* a_hi) noexcept nogil:
+    """The row taps [a_lo, a_hi) of phase row i that read inside dy (base falls as the tap
+    index rises)."""
+    a_lo[0], a_hi[0] = 0, tr
+    while a_lo[0] < tr and rbase[a_lo[0]] + i >= out_h:
+        a_lo[0] += 1
+    while a_hi[0] > a_lo[0] and rbase[a_hi[0] - 1] + i < 0:
+        a_hi[0] -= 1
+
+
+cdef void _phase_band(const floating* dy, const floating* packed, const Py_ssize_t* tables,
+                      const Py_ssize_t* phase_start, const floating* bias,
+                      const floating* zeros, floating* dx, Window* g, AxisPhases* rows,
+                      AxisPhases* cols, Py_ssize_t n, Py_ssize_t pr, Py_ssize_t i0,
+                      Py_ssize_t i1, floating* tails) noexcept nogil:
+    """dx rows pr + stride_h * i of image n, for i in [i0, i1) (one row phase), = bias +
+    their stride phases' taps of dy.
+
+    For each column phase and block of dx channels, the packed kernel goes in slices that
+    stay in L1, each over all the band's register blocks: MR pixels of one phase, written
+    stride_w pixels apart. Blocks with a tap outside dy (a row's ends) gather the slice's
+    taps as runs, the missing pixels from a zero pixel; a row's last, short block keeps
+    its sums in ``tails`` until its last slice. Every sum adds its taps in the packed
+    order, whatever the slicing."""
     cdef:
-        Py_ssize_t n = item // g.in_h, ih = item % g.in_h
-        Py_ssize_t pr = ih % rows.stride, i = ih // rows.stride
         Py_ssize_t Cy = g.out_c, Cx = g.in_c, COUT_BLOCK
-        Py_ssize_t a_lo = 0, a_hi = rows.n_taps[pr], tr = rows.n_taps[pr]
-        Py_ssize_t pc, tc, kp, k_lo, k_hi, co, nr, mr, slice_rows, t0, t1, k0, p, a, b
-        Py_ssize_t phase, n_runs, count, row_step = g.out_w * Cy
-        bint wide, whole
+        Py_ssize_t tr = rows.n_taps[pr], i, pc, tc, kp, k_lo, k_hi, co, nr, mr, slice_rows
+        Py_ssize_t t0, t1, t_end, lo, hi, a_lo, a_hi, k0, p, a, b, r, c0, c1, phase
+        Py_ssize_t n_runs, count, step
+        bint wide, first, whole
         const Py_ssize_t* rbase = rows.base + pr * rows.k
         const Py_ssize_t* cbase
         const floating* w_phase
         const floating* init
         const floating* dy_row0
-        floating* dx_row = dx + pixel_offset(g, n, ih, 0)
+        floating* dx_row
         floating* o
+        floating* tail
         const floating* x_pixels[PHASE_MAX_TAPS * PHASE_MAX_PIXELS]
         const floating* w_rows[PHASE_MAX_TAPS]
         Py_ssize_t n_channels[PHASE_MAX_TAPS]
-        floating tmp[PHASE_MAX_PIXELS * 64]
     COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
-    # The row taps that land inside dy: base falls as the tap index rises.
-    while a_lo < tr and rbase[a_lo] + i >= g.out_h:
-        a_lo += 1
-    while a_hi > a_lo and rbase[a_hi - 1] + i < 0:
-        a_hi -= 1
+    step = cols.stride * Cx
     for pc in range(cols.stride):
         kp = cols.count[pc]
         tc = cols.n_taps[pc]
         if kp == 0:
             continue
-        if a_hi == a_lo or tc == 0:
-            for k0 in range(kp):
-                o = dx_row + (pc + k0 * cols.stride) * Cx
-                for co in range(Cx):
-                    o[co] = bias[co] if bias != NULL else 0
-            continue
-        cbase = cols.base + pc * cols.k
-        # Pixels k whose every column tap reads inside dy.
-        k_lo = max(<Py_ssize_t> 0, -cbase[tc - 1])
-        k_hi = min(kp, g.out_w - cbase[0])
         phase = pr * cols.stride + pc
+        cbase = cols.base + pc * cols.k
+        k_lo = max(<Py_ssize_t> 0, -cbase[tc - 1]) if tc else 0
+        k_hi = min(kp, g.out_w - cbase[0]) if tc else 0
         w_phase = packed + phase_start[phase] * Cx
-        dy_row0 = dy + ((n * g.out_h + rbase[0] + i) * g.out_w + cbase[0]) * Cy
+        t_end = tr * tc * Cy
         co = 0
         while co < Cx:
             wide = Cx - co >= COUT_BLOCK
             nr = COUT_BLOCK if wide else COUT_BLOCK // 2
             mr = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
             init = bias + co if bias != NULL else zeros
-            slice_rows = max(<Py_ssize_t> 1, PHASE_SLICE_BYTES // (nr * <Py_ssize_t> sizeof(floating)))
-            t0 = a_lo * tc * Cy
-            while t0 < a_hi * tc * Cy:
-                t1 = min(t0 + slice_rows, a_hi * tc * Cy)
-                k0 = 0
-                while k0 < kp:
-                    o = dx_row + (pc + k0 * cols.stride) * Cx + co
-                    if k0 >= k_lo and k0 + mr <= k_hi:
-                        for p in range(mr):
-                            x_pixels[p] = dy_row0 + (k0 + p) * Cy
-                        if t0 == a_lo * tc * Cy:
-                            _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
-                                         t1 - t0, w_phase + t0 * Cx + co, Cx, init, 0, o,
-                                         cols.stride * Cx)
-                        else:
-                            _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
-                                         t1 - t0, w_phase + t0 * Cx + co, Cx, o,
-                                         cols.stride * Cx, o, cols.stride * Cx)
-                        k0 += mr
+            slice_rows = max(<Py_ssize_t> 1,
+                             PHASE_SLICE_BYTES // (nr * <Py_ssize_t> sizeof(floating)))
+            # Rows no tap reaches: the bias alone.
+            for i in range(i0, i1):
+                _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
+                if a_lo == a_hi or tc == 0:
+                    dx_row = dx + pixel_offset(g, n, pr + rows.stride * i, 0)
+                    for k0 in range(kp):
+                        memcpy(dx_row + (pc + k0 * cols.stride) * Cx + co, init,
+                               nr * sizeof(floating))
+            t0 = 0
+            while t0 < t_end:
+                t1 = min(t0 + slice_rows, t_end)
+                for i in range(i0, i1):
+                    _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
+                    lo = max(t0, a_lo * tc * Cy)
+                    hi = min(t1, a_hi * tc * Cy)
+                    if lo >= hi:
                         continue
-                    if t0 != a_lo * tc * Cy:
-                        k0 += mr
-                        continue
-                    # A border or short block: every tap as a run of Cy channels.
-                    count = min(mr, kp - k0)
-                    n_runs = 0
-                    for a in range(a_lo, a_hi):
-                        for b in range(tc):
+                    first = lo == a_lo * tc * Cy
+                    dx_row = dx + pixel_offset(g, n, pr + rows.stride * i, 0)
+                    dy_row0 = dy + ((n * g.out_h + rbase[0] + i) * g.out_w + cbase[0]) * Cy
+                    tail = tails + (i - i0) * PHASE_MAX_PIXELS * PHASE_MAX_BLOCK
+                    k0 = 0
+                    while k0 < kp:
+                        o = dx_row + (pc + k0 * cols.stride) * Cx + co
+                        count = min(mr, kp - k0)
+                        whole = count == mr
+                        if whole and k0 >= k_lo and k0 + mr <= k_hi:
+                            for p in range(mr):
+                                x_pixels[p] = dy_row0 + (k0 + p) * Cy
+                            _phase_block(wide, x_pixels, tables + phase_start[phase] + lo,
+                                         hi - lo, w_phase + lo * Cx + co, Cx,
+                                         init if first else o, 0 if first else step, o, step)
+                            k0 += mr
+                            continue
+                        # The slice's taps as runs of channels [c0, c1) of tap r.
+                        n_runs = 0
+                        for r in range(lo // Cy, (hi + Cy - 1) // Cy):
+                            a, b = r // tc, r % tc
+                            c0 = max(lo - r * Cy, <Py_ssize_t> 0)
+                            c1 = min(hi - r * Cy, Cy)
                             for p in range(mr):
                                 if p < count and 0 <= cbase[b] + k0 + p < g.out_w:
                                     x_pixels[n_runs * mr + p] = dy + (
                                         (n * g.out_h + rbase[a] + i) * g.out_w
-                                        + cbase[b] + k0 + p) * Cy
+                                        + cbase[b] + k0 + p) * Cy + c0
                                 else:
-                                    x_pixels[n_runs * mr + p] = zeros
-                            w_rows[n_runs] = w_phase + (a * tc + b) * Cy * Cx + co
-                            n_channels[n_runs] = Cy
+                                    x_pixels[n_runs * mr + p] = zeros + c0
+                            w_rows[n_runs] = w_phase + (r * Cy + c0) * Cx + co
+                            n_channels[n_runs] = c1 - c0
                             n_runs += 1
-                    whole = count == mr
-                    _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx, init, 0,
-                                  o if whole else tmp, cols.stride * Cx if whole else nr)
-                    if not whole:
-                        for p in range(count):
-                            memcpy(o + p * cols.stride * Cx, tmp + p * nr,
-                                   nr * sizeof(floating))
-                    k0 += mr
+                        if whole:
+                            _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx,
+                                          init if first else o, 0 if first else step, o, step)
+                        else:
+                            _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx,
+                                          init if first else tail, 0 if first else nr, tail,
+                                          nr)
+                            if hi == a_hi * tc * Cy:
+                                for p in range(count):
+                                    memcpy(o + p * step, tail + p * nr, nr * sizeof(floating))
+                        k0 += mr
                 t0 = t1
             co += nr
+
+
+cdef void _phase_band_flat(const floating* dy, const floating* packed,
+                           const Py_ssize_t* tables, const Py_ssize_t* phase_start,
+                           const floating* bias, const floating* zeros, floating* dx, Window* g,
+                           AxisPhases* rows, AxisPhases* cols, Py_ssize_t n, Py_ssize_t pr,
+                           Py_ssize_t i0, Py_ssize_t i1, floating* sums) noexcept nogil:
+    """_phase_band for a band of several short rows: a column phase's pixels of all the
+    band's rows, row after row, go in register blocks that may cross from one row to the
+    next, so that a row of 7 pixels does not leave most of a 6-pixel block idle. The
+    blocks keep their sums in ``sums`` (pixel by pixel, nr apart) until the kernel's last
+    slice, then go to dx. Blocks within one row whose every tap reads inside dy take the
+    tap kernel, the others gather each tap, from a zero pixel where it reads outside."""
+    cdef:
+        Py_ssize_t Cy = g.out_c, Cx = g.in_c, COUT_BLOCK
+        Py_ssize_t tr = rows.n_taps[pr], i, k, pc, tc, kp, k_lo, k_hi, co, nr, mr, slice_rows
+        Py_ssize_t t0, t1, t_end, a_lo, a_hi, k0, p, q, q0, n_pixels, a, b, r, c0, c1, phase
+        Py_ssize_t n_runs, oh, ow
+        Py_ssize_t pixel_row[PHASE_MAX_PIXELS]
+        Py_ssize_t pixel_col[PHASE_MAX_PIXELS]
+        bint wide, first
+        const Py_ssize_t* rbase = rows.base + pr * rows.k
+        const Py_ssize_t* cbase
+        const floating* w_phase
+        const floating* init
+        floating* block
+        const floating* x_pixels[PHASE_MAX_TAPS * PHASE_MAX_PIXELS]
+        const floating* w_rows[PHASE_MAX_TAPS]
+        Py_ssize_t n_channels[PHASE_MAX_TAPS]
+    COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+    for pc in range(cols.stride):
+        kp = cols.count[pc]
+        tc = cols.n_taps[pc]
+        n_pixels = (i1 - i0) * kp
+        if n_pixels == 0:
+            continue
+        phase = pr * cols.stride + pc
+        cbase = cols.base + pc * cols.k
+        k_lo = max(<Py_ssize_t> 0, -cbase[tc - 1]) if tc else 0
+        k_hi = min(kp, g.out_w - cbase[0]) if tc else 0
+        w_phase = packed + phase_start[phase] * Cx
+        t_end = tr * tc * Cy
+        co = 0
+        while co < Cx:
+            wide = Cx - co >= COUT_BLOCK
+            nr = COUT_BLOCK if wide else COUT_BLOCK // 2
+            mr = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
+            init = bias + co if bias != NULL else zeros
+            slice_rows = max(<Py_ssize_t> 1,
+                             PHASE_SLICE_BYTES // (nr * <Py_ssize_t> sizeof(floating)))
+            if t_end == 0:
+                for q in range(n_pixels):
+                    memcpy(sums + q * nr, init, nr * sizeof(floating))
+            t0 = 0
+            while t0 < t_end:
+                t1 = min(t0 + slice_rows, t_end)
+                first = t0 == 0
+                q0 = 0
+                while q0 < n_pixels:
+                    block = sums + q0 * nr
+                    i, k0 = i0 + q0 // kp, q0 % kp
+                    _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
+                    if (k0 + mr <= kp and k0 >= k_lo and k0 + mr <= k_hi and a_lo == 0
+                            and a_hi == tr):
+                        for p in range(mr):
+                            x_pixels[p] = dy + ((n * g.out_h + rbase[0] + i) * g.out_w
+                                                + cbase[0] + k0 + p) * Cy
+                        _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
+                                     t1 - t0, w_phase + t0 * Cx + co, Cx,
+                                     init if first else block, 0 if first else nr, block, nr)
+                        q0 += mr
+                        continue
+                    # Each pixel's phase row and column (past the band: none).
+                    k = k0
+                    for p in range(mr):
+                        pixel_row[p] = i if q0 + p < n_pixels else -g.out_h
+                        pixel_col[p] = k
+                        k += 1
+                        if k == kp:
+                            i, k = i + 1, 0
+                    n_runs = 0
+                    for r in range(t0 // Cy, (t1 + Cy - 1) // Cy):
+                        a, b = r // tc, r % tc
+                        c0 = max(t0 - r * Cy, <Py_ssize_t> 0)
+                        c1 = min(t1 - r * Cy, Cy)
+                        for p in range(mr):
+                            oh = rbase[a] + pixel_row[p]
+                            ow = cbase[b] + pixel_col[p]
+                            if 0 <= oh < g.out_h and 0 <= ow < g.out_w:
+                                x_pixels[n_runs * mr + p] = dy + (
+                                    (n * g.out_h + oh) * g.out_w + ow) * Cy + c0
+                            else:
+                                x_pixels[n_runs * mr + p] = zeros + c0
+                        w_rows[n_runs] = w_phase + (r * Cy + c0) * Cx + co
+                        n_channels[n_runs] = c1 - c0
+                        n_runs += 1
+                    _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx,
+                                  init if first else block, 0 if first else nr, block, nr)
+                    q0 += mr
+                t0 = t1
+            for q in range(n_pixels):
+                i, k = i0 + q // kp, q % kp
+                memcpy(dx + pixel_offset(g, n, pr + rows.stride * i, pc + cols.stride * k) + co,
+                       sums + q * nr, nr * sizeof(floating))
+            co += nr
+
+
+cdef void _phase_item(const floating* dy, const floating* packed, const Py_ssize_t* tables,
+                     const Py_ssize_t* phase_start, const floating* bias,
+                     const floating* zeros, floating* dx, Window* g, AxisPhases* rows,
+                     AxisPhases* cols, Py_ssize_t item, Py_ssize_t band_rows,
+                     const Py_ssize_t* band_start, floating* tails) noexcept nogil:
+    """Work item ``item``: image item // bands an image, then row phase by row phase, bands
+    of band_rows rows (band_start[pr]: the first band of row phase pr)."""
+    cdef Py_ssize_t per_image = band_start[rows.stride], n = item // per_image
+    cdef Py_ssize_t band = item % per_image, pr = 0
+    while band_start[pr + 1] <= band:
+        pr += 1
+    band -= band_start[pr]
+    if band_rows > 1:
+        _phase_band_flat(dy, packed, tables, phase_start, bias, zeros, dx, g, rows, cols, n,
+                         pr, band * band_rows, min((band + 1) * band_rows, rows.count[pr]),
+                         tails)
+    else:
+        _phase_band(dy, packed, tables, phase_start, bias, zeros, dx, g, rows, cols, n, pr,
+                    band, band + 1, tails)
 
 
 cdef void _pack_phase_row(const floating* w, floating* packed, const Py_ssize_t* phase_start,
@@ -683,6 +842,10 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
     cdef floating* zeros = NULL
     cdef const floating* w_ptr = &w[0, 0, 0, 0]
     cdef Py_ssize_t t, start
+    cdef Py_ssize_t band_rows = PHASE_MAX_BAND
+    cdef Py_ssize_t tail_size = PHASE_FLAT_PIXELS * PHASE_MAX_BLOCK
+    cdef Py_ssize_t* band_start = NULL
+    cdef floating* tails = NULL
     cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
     try:
         _axis_phases(&rows, g.in_h, g.k_h, g.stride_h, g.dil_h, g.pad_top)
@@ -704,8 +867,21 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
         packed = <floating*> fc_aligned_alloc(max(phase_start[n_phases], <Py_ssize_t> 1) * Cx
                                               * sizeof(floating))
         zeros = <floating*> calloc(max(Cy, COUT_BLOCK), sizeof(floating))
-        if tables == NULL or packed == NULL or zeros == NULL:
+        # Bands of rows: enough for PHASE_BAND_PIXELS pixels of the first column phase.
+        band_rows = min(<Py_ssize_t> PHASE_MAX_BAND,
+                        max(<Py_ssize_t> 1, (PHASE_BAND_PIXELS + cols.count[0] - 1)
+                            // max(cols.count[0], <Py_ssize_t> 1)))
+        if (cols.count[0] > PHASE_SHORT_ROW
+                or band_rows * cols.count[0] > PHASE_FLAT_PIXELS - PHASE_MAX_PIXELS):
+            band_rows = 1
+        band_start = <Py_ssize_t*> malloc((g.stride_h + 1) * sizeof(Py_ssize_t))
+        tails = <floating*> malloc(n_threads * tail_size * sizeof(floating))
+        if (tables == NULL or packed == NULL or zeros == NULL or band_start == NULL
+                or tails == NULL):
             raise MemoryError("conv2d_grad_input: cannot allocate the packed kernel")
+        band_start[0] = 0
+        for pr in range(g.stride_h):
+            band_start[pr + 1] = band_start[pr] + (rows.count[pr] + band_rows - 1) // band_rows
         # Tap tables: where tap (a, b, c) of a phase reads dy, from its first tap's pixel.
         for pr in range(g.stride_h):
             for pc in range(g.stride_w):
@@ -723,10 +899,11 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
             for item in prange(phase_start[n_phases], num_threads=n_threads,
                                schedule="static"):
                 _pack_phase_row(w_ptr, packed, phase_start, &rows, &cols, Cx, Cy, item)
-            for item in prange(g.batch * g.in_h, num_threads=n_threads, schedule="guided"):
-                _phase_row(&dy[0, 0, 0, 0], packed, tables, phase_start,
-                           bias_ptr, zeros, &dx[0, 0, 0, 0], &g,
-                           &rows, &cols, item)
+            for item in prange(g.batch * band_start[g.stride_h], num_threads=n_threads,
+                               schedule="guided"):
+                _phase_item(&dy[0, 0, 0, 0], packed, tables, phase_start, bias_ptr, zeros,
+                            &dx[0, 0, 0, 0], &g, &rows, &cols, item, band_rows, band_start,
+                            tails + threadid() * tail_size)
     finally:
         free(rows.count)
         free(cols.count)
@@ -734,6 +911,8 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
         free(tables)
         fc_aligned_free(packed)
         free(zeros)
+        free(band_start)
+        free(tails)
 
 
 # ---------------------------------------------------------------------------
