@@ -139,17 +139,32 @@ def test_the_phase_kernel_refuses_what_it_cannot_block():
                                          np.empty(0), 1)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
-    ((4, 56, 56, 64), (3, 3, 64, 128), {"stride": 2, "padding": "same"}),
-    ((2, 56, 56, 32), (3, 3, 32, 64), {"stride": 2, "padding": 1}),
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, method", [
+    ((4, 56, 56, 64), (3, 3, 64, 128), {"stride": 2, "padding": "same"}, "direct"),
+    ((2, 56, 56, 32), (3, 3, 32, 64), {"stride": 2, "padding": 1}, "direct"),
+    ((8, 14, 14, 256), (3, 3, 256, 512), {"stride": 2, "padding": "same"}, "kernel"),
+    ((2, 56, 56, 48), (3, 3, 48, 64), {"stride": 2, "padding": 1}, "kernel"),
+    ((2, 56, 56, 64), (3, 3, 64, 64), {"padding": 1}, "phases"),
 ])
-def test_wide_stride_2_layers_plan_the_phase_kernel(x_shape, w_shape, kwargs):
-    from fastconv.grad import _most_phase_taps, _phase_channels
-    window = conv_window(x_shape[1:3], w_shape[:2], kwargs["stride"], 1, kwargs["padding"])
-    method = grad_input_method(window.stride, w_shape, 1, x_shape[2],
-                               _phase_channels(np.dtype(np.float32)),
-                               _most_phase_taps(window, x_shape[1:3], w_shape))
-    assert method == "direct"
+def test_the_plan_takes_the_phase_kernel_for_long_phase_rows(x_shape, w_shape, kwargs,
+                                                              method):
+    """With AVX-512's 64-channel blocks: stride 2 on 56-wide maps takes the phase
+    kernel; 7-pixel phase rows with 512 dy channels, and channels that are not whole
+    half blocks, take the GEMM + col2im; stride 1 takes conv2d's phases."""
+    from fastconv.grad import _most_phase_taps
+    window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1), 1,
+                         kwargs["padding"])
+    assert grad_input_method(window.stride, w_shape, 1, x_shape[2], 32,
+                             _most_phase_taps(window, x_shape[1:3], w_shape)) == method
+
+
+def test_only_avx512_builds_plan_the_phase_kernel():
+    from fastconv.grad import _phase_channels
+    level = fastconv._dispatch.build("_grad")[0]
+    expected = {np.float32: 32, np.float64: 16} if level == "avx512" else {np.float32: 0,
+                                                                           np.float64: 0}
+    for dtype, channels in expected.items():
+        assert _phase_channels(np.dtype(dtype)) == channels
 
 
 @pytest.mark.parametrize("case, method", [
