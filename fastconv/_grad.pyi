@@ -12,6 +12,8 @@ import numpy.typing as npt
 _Float = TypeVar("_Float", np.float32, np.float64)
 
 WEIGHT_LAYOUTS: dict[str, int]
+PHASE_CHANNELS_F32: int
+PHASE_CHANNELS_F64: int
 
 def conv2d_grad_input(
     dy: npt.NDArray[_Float],
@@ -25,6 +27,16 @@ def conv2d_grad_input(
     band_rows: SupportsIndex,
     n_threads: int,
     images_per_band: SupportsIndex = 1,
+) -> None: ...
+def conv2d_grad_input_phases(
+    dy: npt.NDArray[_Float],
+    w: npt.NDArray[_Float],
+    dx: npt.NDArray[_Float],
+    stride: tuple[SupportsIndex, SupportsIndex],
+    dilation: tuple[SupportsIndex, SupportsIndex],
+    pad_top_left: tuple[SupportsIndex, SupportsIndex],
+    bias: npt.NDArray[_Float],
+    n_threads: int,
 ) -> None: ...
 def conv2d_grad_weight(
     x: npt.NDArray[_Float],

@@ -505,6 +505,7 @@ cdef inline void _phase_block(bint wide, const floating** x_pixels, const Py_ssi
                               Py_ssize_t n_taps, const floating* w, Py_ssize_t w_stride,
                               const floating* init, Py_ssize_t init_stride, floating* out,
                               Py_ssize_t out_stride) noexcept nogil:
+    """The tap micro-kernel of the phase kernel's wide or narrow block."""
     if floating is float:
         if wide:
             taps_wide_f32(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
@@ -522,6 +523,7 @@ cdef inline void _phase_gather(bint wide, const floating** x_pixels, const float
                                Py_ssize_t w_stride, const floating* init,
                                Py_ssize_t init_stride, floating* out,
                                Py_ssize_t out_stride) noexcept nogil:
+    """The gather micro-kernel of the phase kernel's wide or narrow block."""
     if floating is float:
         if wide:
             gather_wide_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
@@ -532,6 +534,28 @@ cdef inline void _phase_gather(bint wide, const floating** x_pixels, const float
             gather_wide_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
         else:
             gather_narrow_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
+
+
+cdef inline void _interior_columns(const Py_ssize_t* cbase, Py_ssize_t tc, Py_ssize_t kp,
+                                   Py_ssize_t out_w, Py_ssize_t* k_lo,
+                                   Py_ssize_t* k_hi) noexcept nogil:
+    """The pixels [k_lo, k_hi) of a column phase (kp pixels, tc taps reading dy columns
+    cbase[j] + k) whose every tap reads inside dy."""
+    k_lo[0] = max(<Py_ssize_t> 0, -cbase[tc - 1]) if tc else 0
+    k_hi[0] = min(kp, out_w - cbase[0]) if tc else 0
+
+
+cdef inline bint _channel_block(Py_ssize_t channels_left, Py_ssize_t cout_block,
+                                Py_ssize_t itemsize, Py_ssize_t* nr, Py_ssize_t* mr,
+                                Py_ssize_t* slice_rows) noexcept nogil:
+    """The register block for the dx channels left: wide (cout_block channels) while one
+    fits, else narrow (half of them); its pixels, and the kernel rows a slice keeps in
+    L1. True for a wide block."""
+    cdef bint wide = channels_left >= cout_block
+    nr[0] = cout_block if wide else cout_block // 2
+    mr[0] = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
+    slice_rows[0] = max(<Py_ssize_t> 1, PHASE_SLICE_BYTES // (nr[0] * itemsize))
+    return wide
 
 
 cdef inline void _row_taps(const Py_ssize_t* rbase, Py_ssize_t tr, Py_ssize_t i,
@@ -585,18 +609,13 @@ cdef void _phase_band(const floating* dy, const floating* packed, const Py_ssize
             continue
         phase = pr * cols.stride + pc
         cbase = cols.base + pc * cols.k
-        k_lo = max(<Py_ssize_t> 0, -cbase[tc - 1]) if tc else 0
-        k_hi = min(kp, g.out_w - cbase[0]) if tc else 0
+        _interior_columns(cbase, tc, kp, g.out_w, &k_lo, &k_hi)
         w_phase = packed + phase_start[phase] * Cx
         t_end = tr * tc * Cy
         co = 0
         while co < Cx:
-            wide = Cx - co >= COUT_BLOCK
-            nr = COUT_BLOCK if wide else COUT_BLOCK // 2
-            mr = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
+            wide = _channel_block(Cx - co, COUT_BLOCK, sizeof(floating), &nr, &mr, &slice_rows)
             init = bias + co if bias != NULL else zeros
-            slice_rows = max(<Py_ssize_t> 1,
-                             PHASE_SLICE_BYTES // (nr * <Py_ssize_t> sizeof(floating)))
             # Rows no tap reaches: the bias alone.
             for i in range(i0, i1):
                 _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
@@ -698,18 +717,13 @@ cdef void _phase_band_flat(const floating* dy, const floating* packed,
             continue
         phase = pr * cols.stride + pc
         cbase = cols.base + pc * cols.k
-        k_lo = max(<Py_ssize_t> 0, -cbase[tc - 1]) if tc else 0
-        k_hi = min(kp, g.out_w - cbase[0]) if tc else 0
+        _interior_columns(cbase, tc, kp, g.out_w, &k_lo, &k_hi)
         w_phase = packed + phase_start[phase] * Cx
         t_end = tr * tc * Cy
         co = 0
         while co < Cx:
-            wide = Cx - co >= COUT_BLOCK
-            nr = COUT_BLOCK if wide else COUT_BLOCK // 2
-            mr = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
+            wide = _channel_block(Cx - co, COUT_BLOCK, sizeof(floating), &nr, &mr, &slice_rows)
             init = bias + co if bias != NULL else zeros
-            slice_rows = max(<Py_ssize_t> 1,
-                             PHASE_SLICE_BYTES // (nr * <Py_ssize_t> sizeof(floating)))
             if t_end == 0:
                 for q in range(n_pixels):
                     memcpy(sums + q * nr, init, nr * sizeof(floating))
