@@ -140,6 +140,10 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         method = grad_input_method(window.stride, w.shape, n_groups, dx_shape[2],
                                    _phase_channels(dtype),
                                    _most_phase_taps(window, dx_shape[1:3], w.shape))
+        if method == "direct" and not np.isfinite(w).all():
+            # The phase kernel's border blocks read a zero pixel for taps outside dy,
+            # and 0 * inf is nan; the GEMM + col2im multiplies real dy values only.
+            method = "kernel"
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
     elif method == "phases":

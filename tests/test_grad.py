@@ -158,6 +158,30 @@ def test_the_plan_takes_the_phase_kernel_for_long_phase_rows(x_shape, w_shape, k
                              _most_phase_taps(window, x_shape[1:3], w_shape)) == method
 
 
+def test_stride_2_with_an_infinite_weight_gives_the_references_infinities(rng):
+    """Taps outside dy are zero pixels to the phase kernel, and 0 * inf is nan: a kernel
+    that is not finite goes to the GEMM + col2im, which multiplies real dy values only."""
+    x_shape, w = (1, 12, 60, 32), randn(rng, (3, 3, 32, 4))
+    w[2, 2, 3, 1] = np.inf                       # its taps read past dy at the top left
+    dy = np.abs(randn(rng, (1, 6, 30, 4))) + 0.5
+    got = fastconv.conv2d_grad_input(dy, w, x_shape, stride=2, padding="same")
+    expected = reference.conv2d_grad_input(dy, w, x_shape, stride=2, padding="same")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_close(got[finite], expected[finite], np.float64, n_terms=w.size)
+
+
+def test_a_map_shorter_than_the_stride_plans_what_the_kernel_takes(rng):
+    """One input row at stride 2: the empty row phase's taps (2 x 17 > 32) do not count,
+    and the phase kernel runs what the plan gives it."""
+    x_shape, w = (1, 1, 40, 32), randn(rng, (3, 17, 32, 4))
+    dy = randn(rng, (1, 1, 40, 4))
+    got = fastconv.conv2d_grad_input(dy, w, x_shape, stride=(2, 1), padding="same")
+    expected = reference.conv2d_grad_input(dy, w, x_shape, stride=(2, 1), padding="same")
+    assert_close(got, expected, np.float64, n_terms=w.size)
+
+
 def test_only_avx512_builds_plan_the_phase_kernel():
     from fastconv.grad import _phase_channels
     level = fastconv._dispatch.build("_grad")[0]

@@ -866,7 +866,9 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
         _axis_phases(&cols, g.in_w, g.k_w, g.stride_w, g.dil_w, g.pad_left)
         for pr in range(g.stride_h):
             for pc in range(g.stride_w):
-                if rows.n_taps[pr] * cols.n_taps[pc] > PHASE_MAX_TAPS:
+                # Phases with no dx positions (H or W below the stride) never run.
+                if (rows.count[pr] and cols.count[pc]
+                        and rows.n_taps[pr] * cols.n_taps[pc] > PHASE_MAX_TAPS):
                     raise ValueError("kernel contract: a stride phase has more than "
                                      f"{PHASE_MAX_TAPS} taps")
         phase_start = <Py_ssize_t*> malloc((n_phases + 1) * sizeof(Py_ssize_t))
