@@ -1232,11 +1232,17 @@ cdef void _weight_band_depthwise(const floating* x_rows, Py_ssize_t x_c, Py_ssiz
                 r = r + 1
 
 
-cdef inline void _held_rows(const Window* g, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t* ih0,
-                            Py_ssize_t* ih1) noexcept nogil:
-    """The input rows [ih0, ih1) inside the image that output rows [oh0, oh1) read."""
-    ih0[0] = max(<Py_ssize_t> 0, input_row(g, oh0, 0))
-    ih1[0] = max(ih0[0], min(g.in_h, input_row(g, oh1 - 1, g.k_h - 1) + 1))
+cdef inline Py_ssize_t _first_held_row(const Window* g, Py_ssize_t oh0) noexcept nogil:
+    """The first input row inside the image that output rows oh0 .. read."""
+    return max(<Py_ssize_t> 0, input_row(g, oh0, 0))
+
+
+cdef inline Py_ssize_t _held_rows_end(const Window* g, Py_ssize_t oh0,
+                                      Py_ssize_t oh1) noexcept nogil:
+    """The end of the input rows inside the image that output rows [oh0, oh1) read.
+    Returned rather than written through a pointer: in a prange body, Cython makes a
+    variable private only where the body assigns it, and a shared row bound raced."""
+    return max(_first_held_row(g, oh0), min(g.in_h, input_row(g, oh1 - 1, g.k_h - 1) + 1))
 
 
 cdef void _repeat_channels(const floating* x, const Window* g, Py_ssize_t n,
@@ -1449,7 +1455,8 @@ def conv2d_grad_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                                                 &g, &s, n, images, oh, oh + rows, j0, j1)
                         elif layout == DEPTHWISE:
                             if repeat:
-                                _held_rows(&g, oh, oh + rows, &ih0, &ih1)
+                                ih0 = _first_held_row(&g, oh)
+                                ih1 = _held_rows_end(&g, oh, oh + rows)
                                 rows_copy = repeated + threadid() * repeat_size
                                 _repeat_channels(&x[0, 0, 0, 0], &g, n, images, ih0, ih1,
                                                  rows_copy)
