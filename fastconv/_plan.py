@@ -29,6 +29,17 @@ SHORT_REDUCTION = 64
 # threads, float32): direct beat im2col by 2.0x on LeNet's 5x5x6x16, 1.6x on a 3x3x3x32
 # CIFAR stem, 1.2x on MobileNetV2's 1x1 32->16, and tied on ResNeXt's 16 per group.
 NARROW_GEMM_COLUMNS = 32
+# A layer with one group, at least this many input channels and at most
+# NARROW_OUTPUT_COLUMNS output channels (POINTWISE_OUTPUT_COLUMNS for 1x1) is a matrix
+# times a few vectors: memory-bound, which OpenBLAS's GEMM reaches while the direct
+# kernel's column blocks lay out every input channel's rows first. Measured (2 threads,
+# float32, (8,64,64,C_in), AVX-512 and AVX2 alike): im2col ran 1.7-6.5x faster on 1x1
+# layers to 1-4 channels from 32-256, and 1.0-2.0x on 3x3 layers to 1-3 channels (a
+# U-Net's 1x1 64->2 head went from 0.29x PyTorch to 1.4x, DnCNN's 3x3 64->1 from 0.57x
+# to 1.1x); 3x3 to 4 channels and 1x1 to 6-24 ran 0.6-1.4x, so direct keeps them.
+WIDE_INPUT_CHANNELS = 32
+NARROW_OUTPUT_COLUMNS = 3
+POINTWISE_OUTPUT_COLUMNS = 4
 # Per-thread patch tile: big enough for an efficient GEMM, small enough to stay in L2.
 # Measured (one thread, float32, OpenBLAS SkylakeX): 1 MiB / 512 rows beat 256 KiB by
 # 10-20% on the 3x3x64x64 and 3x3x32x64 layers; larger budgets gained nothing.
@@ -65,7 +76,9 @@ def choose_method(method: str, k_len: int, c_in: int, c_out: int, groups: int,
     on multi-channel layers, except where the GEMM's reduction (KH*KW*C_in/groups) is
     too short to pay for packing: 3x3x1x32 ran 1.6x faster direct on AVX2. One-channel
     images and depthwise layers have no matrix product worth the packing; nor has a
-    layer with at most NARROW_GEMM_COLUMNS output channels per group.
+    layer with at most NARROW_GEMM_COLUMNS output channels per group, unless it has
+    only a few (NARROW_OUTPUT_COLUMNS) from many input channels: a memory-bound matrix
+    times a few vectors, which the GEMM streams best on every build.
     """
     cout_per_group = c_out // groups
     # BLAS takes 32-bit sizes and leading dimensions (K, C_out, and C_in for 1x1).
@@ -77,7 +90,13 @@ def choose_method(method: str, k_len: int, c_in: int, c_out: int, groups: int,
                 f"C_out ({c_out}) below 2**31 (a BLAS int); use method='direct'"
             )
         return "im2col"
-    if method == "direct" or not fits_blas or cout_per_group <= NARROW_GEMM_COLUMNS:
+    if method == "direct" or not fits_blas:
+        return "direct"
+    pointwise = k_len == c_in // groups
+    if (groups == 1 and c_in >= WIDE_INPUT_CHANNELS
+            and c_out <= (POINTWISE_OUTPUT_COLUMNS if pointwise else NARROW_OUTPUT_COLUMNS)):
+        return "im2col"
+    if cout_per_group <= NARROW_GEMM_COLUMNS:
         return "direct"
     if simd_level == "avx512" or k_len < SHORT_REDUCTION:
         return "direct"

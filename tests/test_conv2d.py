@@ -183,6 +183,26 @@ def test_methods_agree_on_a_larger_layer(rng, dtype):
         assert_close(results[m], expected, dtype, 9 * 16)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, groups, expected", [
+    ((8, 64, 64, 64), (1, 1, 64, 2), 1, "im2col"),     # a U-Net's 1x1 head
+    ((8, 64, 64, 32), (1, 1, 32, 4), 1, "im2col"),
+    ((16, 40, 40, 64), (3, 3, 64, 1), 1, "im2col"),    # DnCNN's last layer
+    ((8, 64, 64, 16), (1, 1, 16, 2), 1, "direct"),     # too few input channels
+    ((8, 64, 64, 64), (3, 3, 64, 4), 1, "direct"),     # 3x3 to 4 channels: direct's
+    ((8, 64, 64, 64), (1, 1, 64, 6), 1, "direct"),
+    ((8, 64, 64, 64), (1, 1, 32, 2), 2, "direct"),     # groups: no single GEMM
+])
+@pytest.mark.parametrize("simd", ["avx512", "avx2", "baseline"])
+def test_auto_streams_a_few_outputs_from_many_inputs_through_the_gemm(
+        x_shape, w_shape, groups, expected, simd):
+    from fastconv._plan import conv2d_plan
+    if simd not in fastconv._dispatch.variants("_direct"):
+        pytest.skip(f"no {simd} build here")
+    plan = conv2d_plan(x_shape, w_shape, x_shape[1:3], np.dtype(np.float32), groups=groups,
+                       simd=simd)
+    assert plan.method == expected
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("method", METHODS)
 def test_thread_count_does_not_change_the_result(restore_threads, rng, method, dtype):

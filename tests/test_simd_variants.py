@@ -110,6 +110,19 @@ CONV_CASES = [
     ((1, 10, 12, 64), (3, 3, 16, 64), dict(groups=4, stride=2, dilation=(1, 2),
                                           padding="same")),
     ((1, 9, 13, 128), (3, 3, 32, 128), dict(groups=4, padding="same")),
+    # A last grouped block with fewer channels than the block (masked): RegNet's widths
+    # (152 = 2 x 64 + 24, 8 a group; 160 = 2 x 64 + 32, 16 a group), groups of two
+    # vectors (96, 32 a group), a layer narrower than one block (56), 4 and 2 a group,
+    # a 7x7 kernel (partial sums reloaded), stride and dilation, and a map whose last
+    # block moves back over its neighbour.
+    ((2, 9, 10, 152), (3, 3, 8, 152), dict(groups=19, padding="same")),
+    ((1, 11, 12, 152), (3, 3, 8, 152), dict(groups=19, stride=2, padding=1)),
+    ((1, 9, 11, 160), (3, 3, 16, 160), dict(groups=10, padding="same")),
+    ((2, 7, 8, 96), (3, 3, 32, 96), dict(groups=3, padding="same")),
+    ((2, 8, 9, 56), (3, 3, 8, 56), dict(groups=7, dilation=(2, 1), padding="same")),
+    ((1, 12, 10, 40), (7, 7, 4, 40), dict(groups=10, padding="same")),
+    ((1, 5, 13, 36), (3, 3, 2, 36), dict(groups=18)),
+    ((1, 30, 7, 200), (3, 3, 8, 200), dict(groups=25, padding="same")),
     # Depthwise layers as flat rows (stride_w 1, channels not filling register blocks):
     # RGB, odd C, C that fills half a block, wide C with a remainder, dilation, a row too
     # short for one chunk.
@@ -227,6 +240,23 @@ def test_direct_builds_pack_large_kernels_on_two_threads(direct_build, dtype, rn
     got = _conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding="same",
                   method="direct", workers=2, simd=direct_build)
     assert_close(got, expected, dtype, n_terms=ws[0] * ws[1] * ws[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, groups", [((1, 6, 7, 152), (3, 3, 8, 152), 19),
+                                             ((2, 5, 9, 40), (3, 3, 4, 40), 10),
+                                             ((1, 7, 6, 96), (3, 3, 32, 96), 3)])
+def test_grouped_last_block_writes_only_its_channels(direct_build, xs, ws, groups, dtype, rng):
+    # The masked last block of a grouped layer ends at the output's last value: ``out``
+    # is the front of a larger buffer, whose values after it must stay as they were.
+    x, w, b = randn(rng, xs), randn(rng, ws), randn(rng, ws[3])
+    buffer = np.full(xs[0] * xs[1] * xs[2] * ws[3] + 64, 7.0, dtype)
+    out = buffer[:-64].reshape(xs[:3] + (ws[3],))
+    _conv2d(x.astype(dtype), w.astype(dtype), b.astype(dtype), groups=groups,
+            padding="same", method="direct", out=out, simd=direct_build)
+    assert_close(out, reference.conv2d(x, w, b, groups=groups, padding="same"), dtype,
+                 n_terms=ws[0] * ws[1] * ws[2])
+    assert np.all(buffer[-64:] == 7.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

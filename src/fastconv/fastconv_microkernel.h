@@ -130,6 +130,37 @@ typedef fc_vec_f64 fc_vec_hf64;
 #define fc_vfma_hf64 fc_vfma_f64
 #endif
 
+/* Loads of the first n <= lanes values of a vector, zeros after them, without reading past
+ * them; and stores of the first n values, without writing past them. */
+#if defined(__AVX512F__)
+static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) { return _mm512_maskz_loadu_ps((__mmask16) ((1u << n) - 1), p); }
+static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) { return _mm512_maskz_loadu_pd((__mmask8) ((1u << n) - 1), p); }
+#elif defined(__AVX2__) && defined(__FMA__)
+static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))); }
+static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
+    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))); }
+#else
+static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
+    float t[FC_LANES_f32] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f32(t); }
+static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
+    double t[FC_LANES_f64] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f64(t); }
+#endif
+#if defined(__AVX512F__)
+static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) { _mm512_mask_storeu_ps(p, (__mmask16) ((1u << n) - 1), v); }
+static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) { _mm512_mask_storeu_pd(p, (__mmask8) ((1u << n) - 1), v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) {
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v); }
+static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) {
+    _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)), v); }
+#else
+static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) {
+    float t[FC_LANES_f32]; fc_store_f32(t, v); for (int i = 0; i < n; i++) p[i] = t[i]; }
+static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) {
+    double t[FC_LANES_f64]; fc_store_f64(t, v); for (int i = 0; i < n; i++) p[i] = t[i]; }
+#endif
+
 /* The widest register block's output channels, per build and dtype: measured on one core
  * at 4 pixels, with AVX-512 4 x 64 floats beat 4 x 32, 6 x 32, 8 x 32 and 3 x 64; with
  * AVX2 and SSE2, 32 beat 8, 16, 24 and matched 64. */
@@ -763,10 +794,13 @@ FC_DEFINE_DW_PAIR_KERNEL(FC_DW_PAIR_STEPS, double, f64)
  * input channels are the same COUT_BLOCK channels of the input pixel. Lane c needs input
  * channel (c & ~(G-1)) + r for the group's r-th input channel: a permute of the loaded
  * input vector (fc_group_lanes), so no lane is wasted on a group's few channels.
- * fc_grouped_<NAME>(x_pixels, w_rows, n_runs, w_r_stride, init, init_stride, out,
- * out_stride): for run k (a kernel tap (kh, kw)) and r < G,
+ * fc_grouped_<NAME>(x_pixels, w_rows, n_runs, group, w_r_stride, channels, init,
+ * init_stride, out, out_stride): for run k (a kernel tap (kh, kw)) and r < G,
  *     block[p][c] += x_pixels[k * MR + p][(c & ~(G-1)) + r] * (w_rows[k] + r * w_r_stride)[c]
- * summed in the same order as the other blocks (kh, kw, then r). */
+ * summed in the same order as the other blocks (kh, kw, then r), for the block's first
+ * `channels` channels (a multiple of G). A layer's last block may hold fewer channels than
+ * the block (RegNet's 152 = 2 x 64 + 24): it reads and writes only its own, with masked
+ * vectors (its weight rows are still whole vectors). */
 #if defined(__AVX512F__)
 #define FC_HAS_GROUPED 1
 static inline fc_vec_f32 fc_group_lanes_f32(fc_vec_f32 v, const int* idx) {
@@ -819,12 +853,80 @@ static inline fc_vec_f64 fc_group_lanes_f64(fc_vec_f64 v, const int* idx) {
                     w += w_r_stride;                                                       \
                 }                                                                          \
             })
+/* Groups narrower than a vector: lanes_of[r] moves each lane's group's r-th input channel
+ * into it (fc_group_lanes). FC_GROUPED_RUNS goes through a block's runs, each run's taps r
+ * by r, pixel p's input for vector v given by X_OF(TAG, p, v): a whole or masked input
+ * vector permuted, or a broadcast. */
+#define FC_GROUP_LANES_TABLE(TAG)                                                          \
+    int lanes_of[16][FC_LANES_##TAG];                                                      \
+    for (int r = 0; r < group && r < 16; r++)                                              \
+        for (int c = 0; c < FC_LANES_##TAG; c++)                                           \
+            lanes_of[r][c] = (c & ~((int) group - 1)) + r;
+#define FC_PERMUTED_WHOLE(TAG, p, v)                                                       \
+    fc_group_lanes_##TAG(fc_load_##TAG(xp[p] + (vv + v) * LANES), lanes_of[r])
+#define FC_PERMUTED_VALID(TAG, p, v)                                                       \
+    fc_group_lanes_##TAG(fc_load_tail_##TAG(xp[p] + (vv + v) * LANES, valid[v]), lanes_of[r])
+#define FC_BROADCAST_VALID(TAG, p, v) fc_splat_##TAG(xp[p][first[v] + r])
+#define FC_GROUPED_RUNS(T, TAG, MR, X_OF)                                                  \
+    for (ptrdiff_t k = 0; k < n_runs; k++) {                                               \
+        const T* const* xp = x_pixels + k * MR + pp;                                       \
+        for (ptrdiff_t r = 0; r < group; r++) {                                            \
+            const T* w = w_rows[k] + r * w_r_stride;                                       \
+            FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                    \
+                wv[v] = fc_load_##TAG(w + (vv + v) * LANES);                               \
+            FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                    \
+                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
+                    a[p][v] = fc_vfma_##TAG(X_OF(TAG, p, v), wv[v], a[p][v]);              \
+        }                                                                                  \
+    }
+/* A block's lanes that hold one of its first `channels` channels, vector by vector. */
+#define FC_VALID_LANES(channels, v, LANES)                                                 \
+    ((channels) <= (v) * (LANES) ? 0 : (channels) >= ((v) + 1) * (LANES) ? (LANES)         \
+     : (int) ((channels) - (v) * (LANES)))
+/* The masked twin of a grouped block, for a layer's last block when it holds fewer
+ * channels than the block (groups of at most one vector: _direct.pyx gives wider ones
+ * whole blocks or per-group panels): init and out move through masked vectors. Groups
+ * narrower than a vector load x masked and permute it (a lane reads only its own group's
+ * channels, all valid or all not); groups of one vector broadcast, the vectors past
+ * `channels` from the pixel's first value (in bounds; those lanes are never stored). */
+#define FC_GROUPED_PART(T, TAG, MR, NV)                                                    \
+    enum { LANES = FC_LANES_##TAG, MRP = FC_PASS_PIXELS(MR, NV),                           \
+           NVP = FC_PASS_VECTORS(NV) };                                                    \
+    FC_GROUP_LANES_TABLE(TAG)                                                              \
+    for (int pp = 0; pp < MR; pp += MRP) {                                                 \
+        for (int vv = 0; vv < NV; vv += NVP) {                                             \
+            fc_vec_##TAG a[MRP][NVP], wv[NVP];                                             \
+            int valid[NVP];                                                                \
+            ptrdiff_t first[NVP];                                                          \
+            FC_UNROLL(16) for (int v = 0; v < NVP; v++) {                                  \
+                valid[v] = FC_VALID_LANES(channels, vv + v, LANES);                        \
+                first[v] = valid[v] ? (vv + v) * LANES : 0;                                \
+            }                                                                              \
+            FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                    \
+                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
+                    a[p][v] = fc_load_tail_##TAG(init + (pp + p) * init_stride             \
+                                                 + (vv + v) * LANES, valid[v]);            \
+            if (group < LANES) {                                                           \
+                FC_GROUPED_RUNS(T, TAG, MR, FC_PERMUTED_VALID)                             \
+            } else {                                                                       \
+                FC_GROUPED_RUNS(T, TAG, MR, FC_BROADCAST_VALID)                            \
+            }                                                                              \
+            FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                    \
+                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
+                    fc_store_tail_##TAG(out + (pp + p) * out_stride + (vv + v) * LANES,    \
+                                        a[p][v], valid[v]);                                \
+        }                                                                                  \
+    }
 #define FC_DEFINE_GROUPED_KERNEL(NAME, T, TAG, MR, NV)                                     \
 static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w_rows,     \
                                      ptrdiff_t n_runs, ptrdiff_t group, ptrdiff_t w_r_stride, \
-                                     const T* init, ptrdiff_t init_stride, T* out,         \
-                                     ptrdiff_t out_stride)                                 \
+                                     ptrdiff_t channels, const T* init,                    \
+                                     ptrdiff_t init_stride, T* out, ptrdiff_t out_stride)  \
 {                                                                                          \
+    if (channels < (NV) * FC_LANES_##TAG) {                                                \
+        FC_GROUPED_PART(T, TAG, MR, NV)                                                    \
+        return;                                                                            \
+    }                                                                                      \
     /* Groups of one or two whole vectors: broadcasts, no permute. */                   \
     if (group == FC_LANES_##TAG) {                                                         \
         FC_GROUPED_BROADCASTS(T, TAG, MR, NV, 1)                                           \
@@ -834,24 +936,8 @@ static inline void fc_grouped_##NAME(const T* const* x_pixels, const T* const* w
         FC_GROUPED_BROADCASTS(T, TAG, MR, NV, 2)                                           \
         return;                                                                            \
     }                                                                                      \
-    int lanes_of[16][FC_LANES_##TAG];                                                      \
-    for (int r = 0; r < group; r++)                                                        \
-        for (int c = 0; c < FC_LANES_##TAG; c++)                                           \
-            lanes_of[r][c] = (c & ~((int) group - 1)) + r;                                 \
-    FC_BLOCK_PASSES(TAG, MR, NV,                                                           \
-        for (ptrdiff_t k = 0; k < n_runs; k++) {                                           \
-            const T* const* xp = x_pixels + k * MR + pp;                                   \
-            for (ptrdiff_t r = 0; r < group; r++) {                                        \
-                const T* w = w_rows[k] + r * w_r_stride;                                   \
-                FC_UNROLL(16) for (int v = 0; v < NVP; v++)                                \
-                    wv[v] = fc_load_##TAG(w + (vv + v) * LANES);                           \
-                FC_UNROLL(16) for (int p = 0; p < MRP; p++)                                \
-                    FC_UNROLL(16) for (int v = 0; v < NVP; v++)                            \
-                        a[p][v] = fc_vfma_##TAG(                                           \
-                            fc_group_lanes_##TAG(fc_load_##TAG(xp[p] + (vv + v) * LANES),  \
-                                                 lanes_of[r]), wv[v], a[p][v]);            \
-            }                                                                              \
-        })                                                                                 \
+    FC_GROUP_LANES_TABLE(TAG)                                                              \
+    FC_BLOCK_PASSES(TAG, MR, NV, FC_GROUPED_RUNS(T, TAG, MR, FC_PERMUTED_WHOLE))           \
 }
 /* As many pixels as the wide block: 6 ran 2-16% faster than 4 on ResNeXt's layers (8 and
  * 16 channels per group) with AVX-512 and AVX2. */
@@ -861,12 +947,12 @@ FC_DEFINE_GROUPED_KERNEL(wide_f64, double, f64, FC_WIDE_PIXELS, FC_COUT_BLOCK_F6
 /* No lane permute on this build: the grouped block is never chosen (FC_HAS_GROUPED 0). */
 static inline void fc_grouped_wide_f32(const float* const* x_pixels, const float* const* w_rows,
                                        ptrdiff_t n_runs, ptrdiff_t group, ptrdiff_t w_r_stride,
-                                       const float* init, ptrdiff_t init_stride, float* out,
-                                       ptrdiff_t out_stride) {}
+                                       ptrdiff_t channels, const float* init,
+                                       ptrdiff_t init_stride, float* out, ptrdiff_t out_stride) {}
 static inline void fc_grouped_wide_f64(const double* const* x_pixels, const double* const* w_rows,
                                        ptrdiff_t n_runs, ptrdiff_t group, ptrdiff_t w_r_stride,
-                                       const double* init, ptrdiff_t init_stride, double* out,
-                                       ptrdiff_t out_stride) {}
+                                       ptrdiff_t channels, const double* init,
+                                       ptrdiff_t init_stride, double* out, ptrdiff_t out_stride) {}
 #endif
 
 #endif

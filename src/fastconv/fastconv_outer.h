@@ -27,37 +27,6 @@
 #include <stddef.h>
 #include "fastconv_microkernel.h"
 
-/* Loads of the last n < lanes values of a row, zeros after them, without reading past. */
-#if defined(__AVX512F__)
-static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) { return _mm512_maskz_loadu_ps((__mmask16) ((1u << n) - 1), p); }
-static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) { return _mm512_maskz_loadu_pd((__mmask8) ((1u << n) - 1), p); }
-#elif defined(__AVX2__) && defined(__FMA__)
-static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
-    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))); }
-static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
-    return _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))); }
-#else
-static inline fc_vec_f32 fc_load_tail_f32(const float* p, int n) {
-    float t[FC_LANES_f32] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f32(t); }
-static inline fc_vec_f64 fc_load_tail_f64(const double* p, int n) {
-    double t[FC_LANES_f64] = {0}; for (int i = 0; i < n; i++) t[i] = p[i]; return fc_load_f64(t); }
-#endif
-/* Stores of the first n < lanes values of a vector, without writing past them. */
-#if defined(__AVX512F__)
-static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) { _mm512_mask_storeu_ps(p, (__mmask16) ((1u << n) - 1), v); }
-static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) { _mm512_mask_storeu_pd(p, (__mmask8) ((1u << n) - 1), v); }
-#elif defined(__AVX2__) && defined(__FMA__)
-static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) {
-    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v); }
-static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) {
-    _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)), v); }
-#else
-static inline void fc_store_tail_f32(float* p, fc_vec_f32 v, int n) {
-    float t[FC_LANES_f32]; fc_store_f32(t, v); for (int i = 0; i < n; i++) p[i] = t[i]; }
-static inline void fc_store_tail_f64(double* p, fc_vec_f64 v, int n) {
-    double t[FC_LANES_f64]; fc_store_f64(t, v); for (int i = 0; i < n; i++) p[i] = t[i]; }
-#endif
-
 /* The register budget: at most FC_OUTER_NV vectors of b, and MR x NV accumulators with
  * room left for b's vectors and a broadcast (32 vector registers with AVX-512, 16 else). */
 #if defined(__AVX512F__)
