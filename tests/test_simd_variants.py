@@ -148,6 +148,16 @@ CONV_CASES = [
     ((1, 9, 9, 24), (3, 3, 1, 24), dict(groups=24, stride=(1, 2))),
     ((2, 17, 70, 40), (3, 3, 1, 40), dict(groups=40, stride=(2, 3), dilation=2,
                                           padding="same")),
+    # Depthwise sweeps (wide blocks inside the row; 3, 5 and 7 wide at stride 1 and 2):
+    # ConvNeXt's 7x7, row dilation, a stride with no sweep, column dilation (tap loop),
+    # channels past the wide blocks.
+    ((2, 9, 20, 128), (7, 7, 1, 128), dict(groups=128, padding="same")),
+    ((1, 12, 23, 64), (7, 7, 1, 64), dict(groups=64, stride=2, padding="same")),
+    ((1, 11, 23, 64), (5, 5, 1, 64), dict(groups=64, padding=((1, 3), (2, 2)))),
+    ((1, 8, 19, 160), (3, 3, 1, 160), dict(groups=160, dilation=(2, 1), padding="same")),
+    ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, stride=3)),
+    ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, dilation=(1, 2), padding="same")),
+    ((1, 13, 29, 116), (3, 3, 1, 116), dict(groups=116, stride=2, padding=1)),
     # Channel mixes (1x1, C_in = C_out <= 8, each pixel to itself): the flat run's
     # vector steps and its ends value by value, every phase count (C = 3, 5, 6, 7 do not
     # divide the lanes), groups, images shorter than one step, "same" padding (none).

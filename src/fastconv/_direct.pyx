@@ -75,6 +75,24 @@ cdef extern from "fastconv_microkernel.h" nogil:
         Py_ssize_t n_taps, const float* w, const float* bias, float* block)
     void columns_1_f64 "fc_columns_1_f64"(const double* rows, const Py_ssize_t* tap_offsets,
         Py_ssize_t n_taps, const double* w, const double* bias, double* block)
+    # Depthwise sweeps of the wide and narrow depthwise blocks (see the header): 1 if
+    # it ran.
+    int dw_sweep_narrow_f32 "fc_dw_sweep_dw_narrow_f32"(Py_ssize_t k_w, Py_ssize_t stride,
+        const float* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
+        Py_ssize_t row_step, Py_ssize_t k_h, const float* w, Py_ssize_t w_step,
+        const float* init, float* out, Py_ssize_t out_step)
+    int dw_sweep_narrow_f64 "fc_dw_sweep_dw_narrow_f64"(Py_ssize_t k_w, Py_ssize_t stride,
+        const double* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
+        Py_ssize_t row_step, Py_ssize_t k_h, const double* w, Py_ssize_t w_step,
+        const double* init, double* out, Py_ssize_t out_step)
+    int dw_sweep_wide_f32 "fc_dw_sweep_dw_wide_f32"(Py_ssize_t k_w, Py_ssize_t stride,
+        const float* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
+        Py_ssize_t row_step, Py_ssize_t k_h, const float* w, Py_ssize_t w_step,
+        const float* init, float* out, Py_ssize_t out_step)
+    int dw_sweep_wide_f64 "fc_dw_sweep_dw_wide_f64"(Py_ssize_t k_w, Py_ssize_t stride,
+        const double* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
+        Py_ssize_t row_step, Py_ssize_t k_h, const double* w, Py_ssize_t w_step,
+        const double* init, double* out, Py_ssize_t out_step)
     # Grouped blocks (see the header): available on builds with a lane permute.
     bint HAS_GROUPED "FC_HAS_GROUPED"
     enum:
@@ -776,6 +794,44 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             o[p * g.out_c + j] = acc[p][j]
 
 
+cdef inline bint _depthwise_sweep(const floating* x, const floating* w, const floating* b,
+                                  floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                  Py_ssize_t ow0, Py_ssize_t c0, bint wide) noexcept nogil:
+    """The wide (else narrow) depthwise block at pixels ow0.. and channels c0.. as a
+    depthwise sweep (fastconv_microkernel.h) over the kernel rows inside the image, when
+    the build has a sweep for the kernel's width and stride (no column dilation). A
+    narrow block's sweep is only called with its row at least NARROW_PIX_BLOCK wide,
+    as _depthwise_row calls it. Returns whether it
+    ran; the tap loop (_depthwise_block) takes the block otherwise. Both skip the rows
+    outside and multiply the columns outside by zeros, in the same order: the same bits.
+    On 14x14 maps, a 7x7 kernel's blocks all but one reach the padding."""
+    cdef Py_ssize_t kh_lo, kh_hi, first_ih = input_row(g, oh, 0)
+    cdef const floating* x_row
+    if g.dil_w != 1:
+        return False
+    _rows_inside(g, first_ih, &kh_lo, &kh_hi)
+    if kh_lo == kh_hi:
+        return False
+    x_row = x + pixel_offset(g, n, input_row(g, oh, kh_lo), 0) + c0
+    w = w + kh_lo * g.k_w * g.out_c + c0
+    if floating is float and wide:
+        return dw_sweep_wide_f32(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
+                                 g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
+                                 g.out_c, b, o, g.out_c) != 0
+    elif floating is float:
+        return dw_sweep_narrow_f32(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
+                                   g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
+                                   g.out_c, b, o, g.out_c) != 0
+    elif wide:
+        return dw_sweep_wide_f64(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
+                                 g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
+                                 g.out_c, b, o, g.out_c) != 0
+    else:
+        return dw_sweep_narrow_f64(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
+                                   g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
+                                   g.out_c, b, o, g.out_c) != 0
+
+
 cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
                                     Py_ssize_t out_w) noexcept nogil:
     """First pixel of a row's block'th register block. The last block is moved back to end
@@ -1037,15 +1093,19 @@ cdef void _depthwise_row(const floating* x, const floating* w, const floating* b
         ow = _block_start(block, PIX_BLOCK, g.out_w)
         for co_block in range(co_full // COUT_BLOCK):
             co0 = co_block * COUT_BLOCK
-            _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
-                             o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
+            if not _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh,
+                                    ow, co0, True):
+                _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
+                                 o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
     co_done = co_full
     if g.out_w >= NARROW_PIX_BLOCK and g.out_c - co_done >= COUT_BLOCK // 2:
         for block in range((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK):
             ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
-            _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
-                             o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
-                             narrow)
+            if not _depthwise_sweep(x, w, bias + co_done, o_row + ow * g.out_c + co_done, g,
+                                    n, oh, ow, co_done, False):
+                _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
+                                 o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
+                                 narrow)
         co_done += COUT_BLOCK // 2
     if g.out_w >= PANEL_PIX_BLOCK:
         while g.out_c - co_done >= COUT_BLOCK // 4:

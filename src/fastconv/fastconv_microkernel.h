@@ -452,6 +452,93 @@ FC_DEFINE_SWEEP_KERNELS(panel8_f64, double, hf64, 16, FC_COUT_BLOCK_F64 / 8 / FC
 FC_DEFINE_SWEEP_KERNELS(short_panel8_f32, float, hf32, 4, FC_COUT_BLOCK_F32 / 8 / FC_LANES_hf32)
 FC_DEFINE_SWEEP_KERNELS(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
 
+/* Depthwise sweeps, for a depthwise layer's register blocks (one channel multiplier)
+ * inside the image's rows: MR output pixels of a row, NV vectors of channels. Each
+ * input vector of a kernel row is loaded once and meets the weights of every kernel
+ * column that reads it, held in registers, where the tap loop loads it once per tap: a
+ * 7x7 kernel at stride 1 loads 10 input vectors per kernel row for 4 pixels rather
+ * than 28. fc_dw_sweep_<NAME>(k_w, stride, x_row, first_col, in_w, pix_step, row_step,
+ * k_h, w, w_step, init, out, out_step) computes
+ *     block[p][:] = init[:] + sum over kh < k_h, kw < k_w of
+ *                   X(kh, first_col + p * stride + kw) * w[(kh * k_w + kw) * w_step + :]
+ * where X(kh, col) = x_row[kh * row_step + col * pix_step + :] for 0 <= col < in_w and
+ * zeros outside (left and right padding, multiplied as the tap loop multiplies its zero
+ * pixel), adding each pixel's taps in (kh, kw) order as the tap loop does: the same bits.
+ * It returns 0, having done nothing, for a (k_w, stride) it has no kernel for, or whose
+ * pass does not fit the vector registers: a pass holds MR accumulators, the k_w weights
+ * of a kernel row, an input vector and a zero, one vector of channels at a time (with
+ * AVX2's 16 registers, the narrow block's 7-wide sweep spilled 11-74 vectors). */
+#define FC_DW_SWEEP_FITS(MR, KW) ((MR) + (KW) + 3 <= FC_VECTOR_REGS)
+#define FC_DEFINE_DW_SWEEP(NAME, T, TAG, MR, NV, KW, S)                                    \
+static inline int fc_dw_sweep_##NAME##_##KW##_##S(                                        \
+        const T* x_row, ptrdiff_t first_col, ptrdiff_t in_w, ptrdiff_t pix_step,           \
+        ptrdiff_t row_step, ptrdiff_t k_h, const T* w, ptrdiff_t w_step, const T* init,    \
+        T* out, ptrdiff_t out_step)                                                        \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG, U = ((MR) - 1) * (S) + (KW) };                          \
+    if (!FC_DW_SWEEP_FITS(MR, KW))                                                         \
+        return 0;                                                                          \
+    /* The block's input columns first_col + u inside the image: u_lo <= u < u_hi. */      \
+    const ptrdiff_t u_lo = first_col < 0 ? -first_col : 0, u_hi = in_w - first_col;        \
+    for (int v = 0; v < NV; v++) {                                                         \
+        fc_vec_##TAG acc[MR], wv[KW];                                                      \
+        FC_UNROLL(16) for (int p = 0; p < MR; p++)                                         \
+            acc[p] = fc_load_##TAG(init + v * LANES);                                      \
+        const T* xr = x_row + v * LANES;                                                   \
+        const T* wr = w + v * LANES;                                                       \
+        for (ptrdiff_t kh = 0; kh < k_h; kh++) {                                           \
+            FC_UNROLL(16) for (int kw = 0; kw < KW; kw++)                                  \
+                wv[kw] = fc_load_##TAG(wr + kw * w_step);                                  \
+            FC_UNROLL(64) for (int u = 0; u < U; u++) {                                    \
+                const fc_vec_##TAG xv = u >= u_lo && u < u_hi                              \
+                    ? fc_load_##TAG(xr + (first_col + u) * pix_step) : fc_splat_##TAG(0);  \
+                FC_UNROLL(16) for (int kw = 0; kw < KW; kw++) {                            \
+                    const int q = u - kw;                                                  \
+                    if (q >= 0 && q % (S) == 0 && q / (S) < (MR))                          \
+                        acc[q / (S)] = fc_vfma_##TAG(xv, wv[kw], acc[q / (S)]);            \
+                }                                                                          \
+            }                                                                              \
+            xr += row_step;                                                                \
+            FC_OPAQUE(xr);                                                                 \
+            wr += (KW) * w_step;                                                           \
+        }                                                                                  \
+        FC_UNROLL(16) for (int p = 0; p < MR; p++)                                         \
+            fc_store_##TAG(out + p * out_step + v * LANES, acc[p]);                        \
+    }                                                                                      \
+    return 1;                                                                              \
+}
+/* The (KW, S) of the depthwise sweeps: 3x3, 5x5 and 7x7 kernels at stride 1 or 2. */
+#define FC_DW_SWEEP_SHAPES(X, ...)                                                           \
+    X(__VA_ARGS__, 3, 1) X(__VA_ARGS__, 3, 2) X(__VA_ARGS__, 5, 1) X(__VA_ARGS__, 5, 2)     \
+    X(__VA_ARGS__, 7, 1) X(__VA_ARGS__, 7, 2)
+#define FC_DW_SWEEP_CASE(NAME, KW, S)                                                        \
+    case (KW) * 10 + (S):                                                                  \
+        return fc_dw_sweep_##NAME##_##KW##_##S(x_row, first_col, in_w, pix_step, row_step, \
+                                               k_h, w, w_step, init, out, out_step);
+#define FC_DW_SWEEP_DEFINE_ONE(NAME, T, TAG, MR, NV, KW, S) FC_DEFINE_DW_SWEEP(NAME, T, TAG, MR, NV, KW, S)
+#define FC_DEFINE_DW_SWEEPS(NAME, T, TAG, MR, NV)                                          \
+FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_DEFINE_ONE, NAME, T, TAG, MR, NV)                           \
+static inline int fc_dw_sweep_##NAME(ptrdiff_t k_w, ptrdiff_t stride, const T* x_row,      \
+                                     ptrdiff_t first_col, ptrdiff_t in_w,                  \
+                                     ptrdiff_t pix_step, ptrdiff_t row_step, ptrdiff_t k_h, \
+                                     const T* w, ptrdiff_t w_step, const T* init, T* out,  \
+                                     ptrdiff_t out_step)                                   \
+{                                                                                          \
+    if (k_w > 9 || stride > 9)                                                             \
+        return 0;                                                                          \
+    switch (k_w * 10 + stride) {                                                           \
+        FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_CASE, NAME)                                         \
+        default:                                                                           \
+            return 0;                                                                      \
+    }                                                                                      \
+}
+/* The depthwise blocks' shapes (_direct.pyx): wide, PIX_BLOCK pixels x COUT_BLOCK, and
+ * narrow, NARROW_PIX_BLOCK x COUT_BLOCK / 2. */
+FC_DEFINE_DW_SWEEPS(dw_wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32)
+FC_DEFINE_DW_SWEEPS(dw_wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
+FC_DEFINE_DW_SWEEPS(dw_narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
+FC_DEFINE_DW_SWEEPS(dw_narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+
 /* fc_sweep_<tag>(shape, ...): the sweep kernel of block shape `shape` (FC_SWEEP_NARROW
  * ...: _direct.pyx's table), with fc_sweep_<NAME>'s arguments and result. */
 enum { FC_SWEEP_NARROW, FC_SWEEP_NARROW_TAIL, FC_SWEEP_PANEL4, FC_SWEEP_SHORT_PANEL4,
