@@ -75,21 +75,13 @@ cdef extern from "fastconv_microkernel.h" nogil:
         Py_ssize_t n_taps, const float* w, const float* bias, float* block)
     void columns_1_f64 "fc_columns_1_f64"(const double* rows, const Py_ssize_t* tap_offsets,
         Py_ssize_t n_taps, const double* w, const double* bias, double* block)
-    # Depthwise sweeps of the wide and narrow depthwise blocks (see the header): 1 if
+    # Depthwise sweeps of the wide (else narrow) depthwise block (see the header): 1 if
     # it ran.
-    int dw_sweep_narrow_f32 "fc_dw_sweep_dw_narrow_f32"(Py_ssize_t k_w, Py_ssize_t stride,
+    int dw_sweep_f32 "fc_dw_sweep_f32"(bint wide, Py_ssize_t k_w, Py_ssize_t stride,
         const float* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
         Py_ssize_t row_step, Py_ssize_t k_h, const float* w, Py_ssize_t w_step,
         const float* init, float* out, Py_ssize_t out_step)
-    int dw_sweep_narrow_f64 "fc_dw_sweep_dw_narrow_f64"(Py_ssize_t k_w, Py_ssize_t stride,
-        const double* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
-        Py_ssize_t row_step, Py_ssize_t k_h, const double* w, Py_ssize_t w_step,
-        const double* init, double* out, Py_ssize_t out_step)
-    int dw_sweep_wide_f32 "fc_dw_sweep_dw_wide_f32"(Py_ssize_t k_w, Py_ssize_t stride,
-        const float* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
-        Py_ssize_t row_step, Py_ssize_t k_h, const float* w, Py_ssize_t w_step,
-        const float* init, float* out, Py_ssize_t out_step)
-    int dw_sweep_wide_f64 "fc_dw_sweep_dw_wide_f64"(Py_ssize_t k_w, Py_ssize_t stride,
+    int dw_sweep_f64 "fc_dw_sweep_f64"(bint wide, Py_ssize_t k_w, Py_ssize_t stride,
         const double* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
         Py_ssize_t row_step, Py_ssize_t k_h, const double* w, Py_ssize_t w_step,
         const double* init, double* out, Py_ssize_t out_step)
@@ -801,10 +793,10 @@ cdef inline bint _depthwise_sweep(const floating* x, const floating* w, const fl
     depthwise sweep (fastconv_microkernel.h) over the kernel rows inside the image, when
     the build has a sweep for the kernel's width and stride (no column dilation). A
     narrow block's sweep is only called with its row at least NARROW_PIX_BLOCK wide,
-    as _depthwise_row calls it. Returns whether it
-    ran; the tap loop (_depthwise_block) takes the block otherwise. Both skip the rows
-    outside and multiply the columns outside by zeros, in the same order: the same bits.
-    On 14x14 maps, a 7x7 kernel's blocks all but one reach the padding."""
+    as _depthwise_row calls it. Returns whether it ran; the tap loop (_depthwise_block)
+    takes the block otherwise. Both skip the rows outside and multiply the columns
+    outside by zeros, in the same order: the same bits. On 14x14 maps, a 7x7 kernel's
+    blocks all but one reach the padding."""
     cdef Py_ssize_t kh_lo, kh_hi, first_ih = input_row(g, oh, 0)
     cdef const floating* x_row
     if g.dil_w != 1:
@@ -814,22 +806,14 @@ cdef inline bint _depthwise_sweep(const floating* x, const floating* w, const fl
         return False
     x_row = x + pixel_offset(g, n, input_row(g, oh, kh_lo), 0) + c0
     w = w + kh_lo * g.k_w * g.out_c + c0
-    if floating is float and wide:
-        return dw_sweep_wide_f32(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
-                                 g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
-                                 g.out_c, b, o, g.out_c) != 0
-    elif floating is float:
-        return dw_sweep_narrow_f32(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
-                                   g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
-                                   g.out_c, b, o, g.out_c) != 0
-    elif wide:
-        return dw_sweep_wide_f64(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
-                                 g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
-                                 g.out_c, b, o, g.out_c) != 0
+    if floating is float:
+        return dw_sweep_f32(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
+                            g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b,
+                            o, g.out_c) != 0
     else:
-        return dw_sweep_narrow_f64(g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
-                                   g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w,
-                                   g.out_c, b, o, g.out_c) != 0
+        return dw_sweep_f64(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
+                            g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b,
+                            o, g.out_c) != 0
 
 
 cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,

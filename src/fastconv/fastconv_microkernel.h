@@ -538,6 +538,22 @@ FC_DEFINE_DW_SWEEPS(dw_wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32
 FC_DEFINE_DW_SWEEPS(dw_wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
 FC_DEFINE_DW_SWEEPS(dw_narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
 FC_DEFINE_DW_SWEEPS(dw_narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
+/* fc_dw_sweep_<tag>(wide, ...): the wide block's sweep, else the narrow block's. */
+#define FC_DEFINE_DW_SWEEP_OF_BLOCK(T, TAG)                                                \
+static inline int fc_dw_sweep_##TAG(int wide, ptrdiff_t k_w, ptrdiff_t stride,             \
+                                    const T* x_row, ptrdiff_t first_col, ptrdiff_t in_w,   \
+                                    ptrdiff_t pix_step, ptrdiff_t row_step, ptrdiff_t k_h,  \
+                                    const T* w, ptrdiff_t w_step, const T* init, T* out,   \
+                                    ptrdiff_t out_step)                                    \
+{                                                                                          \
+    return wide ? fc_dw_sweep_dw_wide_##TAG(k_w, stride, x_row, first_col, in_w, pix_step, \
+                                            row_step, k_h, w, w_step, init, out, out_step) \
+                : fc_dw_sweep_dw_narrow_##TAG(k_w, stride, x_row, first_col, in_w,         \
+                                              pix_step, row_step, k_h, w, w_step, init,    \
+                                              out, out_step);                              \
+}
+FC_DEFINE_DW_SWEEP_OF_BLOCK(float, f32)
+FC_DEFINE_DW_SWEEP_OF_BLOCK(double, f64)
 
 /* fc_sweep_<tag>(shape, ...): the sweep kernel of block shape `shape` (FC_SWEEP_NARROW
  * ...: _direct.pyx's table), with fc_sweep_<NAME>'s arguments and result. */
