@@ -32,5 +32,6 @@ def pads_from_source_maps(
     x_shape: tuple[int, ...],
     w_shape: tuple[int, ...],
     stride_w: SupportsIndex,
+    dil_w: SupportsIndex,
     itemsize: SupportsIndex,
 ) -> bool: ...

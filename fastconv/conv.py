@@ -143,7 +143,7 @@ def _conv2d(x: Any, w: Any, bias: Any = None, *, stride: Any = 1, padding: Any =
     padded = any(window.pads[0] + window.pads[1])
     if padded and pad_mode != "constant" and plan.method == "direct" and \
             plan.kernels.pads_from_source_maps(x4.shape, w.shape, window.stride[1],
-                                               x4.itemsize) and \
+                                               window.dilation[1], x4.itemsize) and \
             source_maps_fit(x4.shape[1:3], window):
         # The kernel takes the border itself: each padded position reads the input row
         # or column that np.pad would copy there.

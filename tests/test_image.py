@@ -194,8 +194,8 @@ def test_border_pieces_are_split_for_large_strips(monkeypatch, rng):
     ((2, 12, 41, 5), (7, 7), dict(padding="same", stride=(2, 1))),  # rows one by one
     ((1, 9, 30, 2), (3, 5), dict(padding=((4, 2), (9, 7)), dilation=(2, 3))),
     ((1, 2, 3, 3), (5, 4), dict(padding=((6, 5), (7, 8)))),         # wider than the image
-    ((1, 4, 50, 40), (3, 3), dict(padding="same")),                 # several vectors
-    ((1, 3, 6, 130), (3, 3), dict(padding="same")),                 # border in chunks
+    ((1, 4, 50, 40), (3, 4), dict(padding="same")),                 # several vectors
+    ((1, 3, 6, 130), (3, 4), dict(padding="same")),                 # border in chunks
     ((1, 6, 300, 1), (3, 3), dict(padding="same")),                 # one channel, chunks
     ((2, 9, 11, 1), (5, 4), dict(padding=((7, 5), (12, 9)), stride=(2, 3))),
     ((1, 5, 140, 1), (17, 17), dict(padding="same", dilation=(1, 3))),
@@ -209,8 +209,10 @@ def test_kernels_that_take_the_border_themselves(simd, dtype, mode, x_shape, k_h
     c = x_shape[3]
     x, w = randn(rng, x_shape), randn(rng, (*k_hw, 1, c))
     stride_w = kwargs.get("stride", (1, 1))[1]
+    dil_w = kwargs.get("dilation", (1, 1))[1]
     kernels = _dispatch.build("_direct", simd)[1]
-    assert kernels.pads_from_source_maps(x_shape, w.shape, stride_w, np.dtype(dtype).itemsize)
+    assert kernels.pads_from_source_maps(x_shape, w.shape, stride_w, dil_w,
+                                         np.dtype(dtype).itemsize)
     expected = reference.conv2d(x, w, groups=c, pad_mode=mode, **kwargs)
     got = _conv2d(x.astype(dtype), w.astype(dtype), groups=c, method="direct",
                   pad_mode=mode, simd=simd, **kwargs)
@@ -301,7 +303,7 @@ def test_source_maps_only_where_the_windows_read_most_positions(rng):
 
 def test_multi_channel_kernels_take_no_source_maps():
     x, w = np.ones((1, 7, 7, 4)), np.ones((3, 3, 4, 4))
-    assert not fastconv._direct.pads_from_source_maps(x.shape, w.shape, 1, 8)
+    assert not fastconv._direct.pads_from_source_maps(x.shape, w.shape, 1, 1, 8)
     with pytest.raises(ValueError, match="pads with zeros only"):
         fastconv._direct.conv2d_direct(x, w, np.zeros(4), np.empty((1, 7, 7, 4)), (1, 1),
                                        (1, 1), (1, 1), 1, 1, np.zeros(9, np.intp),

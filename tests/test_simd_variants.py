@@ -137,7 +137,7 @@ CONV_CASES = [
     # chunks of channels, and a kernel with more taps than one call takes (chunks only).
     ((2, 6, 40, 20), (3, 3, 1, 20), dict(groups=20, padding="same")),
     ((1, 7, 8, 200), (3, 3, 1, 200), dict(groups=200, padding="same")),
-    ((1, 5, 11, 40), (3, 5, 1, 40), dict(groups=40, padding="same", dilation=(2, 1))),
+    ((1, 5, 11, 40), (3, 4, 1, 40), dict(groups=40, padding="same", dilation=(2, 1))),
     ((1, 12, 40, 6), (9, 9, 1, 6), dict(groups=6, padding="same")),
     # One-channel rows with more taps than one row-kernel call takes.
     ((1, 12, 300, 1), (9, 9, 1, 1), dict(padding="same")),
@@ -158,6 +158,19 @@ CONV_CASES = [
     ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, stride=3)),
     ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, dilation=(1, 2), padding="same")),
     ((1, 13, 29, 116), (3, 3, 1, 116), dict(groups=116, stride=2, padding=1)),
+    # Masked depthwise sweeps for the channels past the wide blocks: narrow blocks, the
+    # last one masked (ShuffleNetV2's 116 at stride 2, 100 at stride 2 with a 7x7 kernel),
+    # and stride-1 layers of 5x5 and 7x7 kernels that leave flat rows for them
+    # (ConvNeXt's 96, 13 channels in one masked vector); rows of 4 to 7 pixels (one
+    # masked wide block, no narrow ones), rows too short for either (the tap loop), a
+    # 7x7 kernel that AVX2's narrow sweep cannot hold, and rows wholly in the padding.
+    ((1, 11, 25, 100), (7, 7, 1, 100), dict(groups=100, stride=2, padding=3)),
+    ((2, 9, 30, 96), (7, 7, 1, 96), dict(groups=96, padding="same")),
+    ((1, 10, 21, 13), (5, 5, 1, 13), dict(groups=13, padding="same")),
+    ((1, 9, 6, 40), (5, 5, 1, 40), dict(groups=40, padding="same")),
+    ((1, 8, 3, 40), (5, 5, 1, 40), dict(groups=40, padding="same")),
+    ((2, 7, 9, 20), (7, 7, 1, 20), dict(groups=20, padding="same")),
+    ((1, 3, 12, 24), (5, 5, 1, 24), dict(groups=24, padding=((6, 6), (2, 2)))),
     # Channel mixes (1x1, C_in = C_out <= 8, each pixel to itself): the flat run's
     # vector steps and its ends value by value, every phase count (C = 3, 5, 6, 7 do not
     # divide the lanes), groups, images shorter than one step, "same" padding (none).
@@ -255,10 +268,14 @@ def test_direct_builds_pack_large_kernels_on_two_threads(direct_build, dtype, rn
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("xs, ws, groups", [((1, 6, 7, 152), (3, 3, 8, 152), 19),
                                              ((2, 5, 9, 40), (3, 3, 4, 40), 10),
-                                             ((1, 7, 6, 96), (3, 3, 32, 96), 3)])
-def test_grouped_last_block_writes_only_its_channels(direct_build, xs, ws, groups, dtype, rng):
-    # The masked last block of a grouped layer ends at the output's last value: ``out``
-    # is the front of a larger buffer, whose values after it must stay as they were.
+                                             ((1, 7, 6, 96), (3, 3, 32, 96), 3),
+                                             ((1, 6, 9, 20), (5, 5, 1, 20), 20),
+                                             ((2, 5, 10, 100), (7, 7, 1, 100), 100),
+                                             ((1, 4, 6, 44), (5, 5, 1, 44), 44)])
+def test_masked_last_block_writes_only_its_channels(direct_build, xs, ws, groups, dtype, rng):
+    # The masked last block of a grouped or depthwise layer ends at the output's last
+    # value: ``out`` is the front of a larger buffer, whose values after it must stay as
+    # they were.
     x, w, b = randn(rng, xs), randn(rng, ws), randn(rng, ws[3])
     buffer = np.full(xs[0] * xs[1] * xs[2] * ws[3] + 64, 7.0, dtype)
     out = buffer[:-64].reshape(xs[:3] + (ws[3],))

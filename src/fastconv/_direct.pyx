@@ -76,15 +76,19 @@ cdef extern from "fastconv_microkernel.h" nogil:
     void columns_1_f64 "fc_columns_1_f64"(const double* rows, const Py_ssize_t* tap_offsets,
         Py_ssize_t n_taps, const double* w, const double* bias, double* block)
     # Depthwise sweeps of the wide (else narrow) depthwise block (see the header): 1 if
-    # it ran.
+    # it ran; and whether the build has one for a kernel width and stride.
     int dw_sweep_f32 "fc_dw_sweep_f32"(bint wide, Py_ssize_t k_w, Py_ssize_t stride,
         const float* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
         Py_ssize_t row_step, Py_ssize_t k_h, const float* w, Py_ssize_t w_step,
-        const float* init, float* out, Py_ssize_t out_step)
+        const float* init, float* out, Py_ssize_t out_step, Py_ssize_t channels)
     int dw_sweep_f64 "fc_dw_sweep_f64"(bint wide, Py_ssize_t k_w, Py_ssize_t stride,
         const double* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
         Py_ssize_t row_step, Py_ssize_t k_h, const double* w, Py_ssize_t w_step,
-        const double* init, double* out, Py_ssize_t out_step)
+        const double* init, double* out, Py_ssize_t out_step, Py_ssize_t channels)
+    int dw_sweep_covers_f32 "fc_dw_sweep_covers_f32"(bint wide, Py_ssize_t k_w,
+        Py_ssize_t stride)
+    int dw_sweep_covers_f64 "fc_dw_sweep_covers_f64"(bint wide, Py_ssize_t k_w,
+        Py_ssize_t stride)
     # Grouped blocks (see the header): available on builds with a lane permute.
     bint HAS_GROUPED "FC_HAS_GROUPED"
     enum:
@@ -786,34 +790,41 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             o[p * g.out_c + j] = acc[p][j]
 
 
-cdef inline bint _depthwise_sweep(const floating* x, const floating* w, const floating* b,
-                                  floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
-                                  Py_ssize_t ow0, Py_ssize_t c0, bint wide) noexcept nogil:
-    """The wide (else narrow) depthwise block at pixels ow0.. and channels c0.. as a
-    depthwise sweep (fastconv_microkernel.h) over the kernel rows inside the image, when
-    the build has a sweep for the kernel's width and stride (no column dilation). A
-    narrow block's sweep is only called with its row at least NARROW_PIX_BLOCK wide,
-    as _depthwise_row calls it. Returns whether it ran; the tap loop (_depthwise_block)
-    takes the block otherwise. Both skip the rows outside and multiply the columns
-    outside by zeros, in the same order: the same bits. On 14x14 maps, a 7x7 kernel's
-    blocks all but one reach the padding."""
-    cdef Py_ssize_t kh_lo, kh_hi, first_ih = input_row(g, oh, 0)
-    cdef const floating* x_row
+cdef inline bint _has_depthwise_sweep(Window* g, bint wide, bint f32) noexcept nogil:
+    """Whether the build has a depthwise sweep (fastconv_microkernel.h) of the wide (else
+    narrow) block for the layer's kernel width and stride, without column dilation."""
     if g.dil_w != 1:
         return False
-    _rows_inside(g, first_ih, &kh_lo, &kh_hi)
-    if kh_lo == kh_hi:
-        return False
-    x_row = x + pixel_offset(g, n, input_row(g, oh, kh_lo), 0) + c0
-    w = w + kh_lo * g.k_w * g.out_c + c0
+    if f32:
+        return dw_sweep_covers_f32(wide, g.k_w, g.stride_w) != 0
+    return dw_sweep_covers_f64(wide, g.k_w, g.stride_w) != 0
+
+
+cdef inline void _depthwise_sweep(const floating* x, const floating* w, const floating* b,
+                                  floating* o, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                  Py_ssize_t ow0, Py_ssize_t c0, bint wide,
+                                  Py_ssize_t channels) noexcept nogil:
+    """The wide (else narrow) depthwise block at pixels ow0.. and channels
+    [c0, c0 + channels) as a depthwise sweep over the kernel rows inside the image; the
+    caller has checked _has_depthwise_sweep. A narrow block's sweep is only called with
+    its row at least NARROW_PIX_BLOCK wide, as _depthwise_row calls it. Sweeps and the
+    tap loop (_depthwise_block) skip the rows outside and multiply the columns outside
+    by zeros, in the same order: the same bits. On 14x14 maps, a 7x7 kernel's blocks all
+    but one reach the padding."""
+    cdef Py_ssize_t kh_lo, kh_hi
+    cdef const floating* x_row = x
+    _rows_inside(g, input_row(g, oh, 0), &kh_lo, &kh_hi)
+    if kh_lo < kh_hi:
+        x_row = x + pixel_offset(g, n, input_row(g, oh, kh_lo), 0) + c0
+        w = w + kh_lo * g.k_w * g.out_c + c0
     if floating is float:
-        return dw_sweep_f32(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
-                            g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b,
-                            o, g.out_c) != 0
+        dw_sweep_f32(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w, g.in_c,
+                     g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b, o, g.out_c,
+                     channels)
     else:
-        return dw_sweep_f64(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w,
-                            g.in_c, g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b,
-                            o, g.out_c) != 0
+        dw_sweep_f64(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w, g.in_c,
+                     g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b, o, g.out_c,
+                     channels)
 
 
 cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
@@ -1063,33 +1074,50 @@ cdef void _depthwise_row(const floating* x, const floating* w, const floating* b
         # Register blocks cover whole rows (see _block_start) when the row is that wide.
         Py_ssize_t wide_blocks = ((g.out_w + PIX_BLOCK - 1) // PIX_BLOCK
                                   if g.out_w >= PIX_BLOCK else 0)
-        Py_ssize_t co_full, co_done, co_block, co0, block, ow
+        Py_ssize_t narrow_blocks = ((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK
+                                    if g.out_w >= NARROW_PIX_BLOCK else 0)
+        bint wide_sweeps = _has_depthwise_sweep(g, True, floating is float)
+        bint narrow_sweeps = narrow_blocks and _has_depthwise_sweep(g, False,
+                                                                    floating is float)
+        Py_ssize_t co_full, co_done, co_block, co0, block, ow, pix_block, cout_block
         floating* o_row = out + row * g.out_w * g.out_c
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
         Panel4Block* quarter = NULL
     # Depthwise with multiplier 1: each channel sees only itself. Register blocks over
-    # (pixels, channels): COUT_BLOCKs, then half and quarter blocks for the channels
-    # left, then the rest pixel by pixel, vectorized over C.
+    # (pixels, channels): COUT_BLOCKs, then the channels left in sweeps of narrow blocks
+    # (the last one masked), else of one masked wide block; without sweeps, narrow and
+    # quarter blocks, then the rest pixel by pixel, vectorized over C.
     co_full = g.out_c - g.out_c % COUT_BLOCK if wide_blocks else 0
     # Channel blocks innermost: a block of pixels' input stays in L1 across them.
     for block in range(wide_blocks):
         ow = _block_start(block, PIX_BLOCK, g.out_w)
         for co_block in range(co_full // COUT_BLOCK):
             co0 = co_block * COUT_BLOCK
-            if not _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh,
-                                    ow, co0, True):
+            if wide_sweeps:
+                _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh, ow,
+                                 co0, True, COUT_BLOCK)
+            else:
                 _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
                                  o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
     co_done = co_full
+    if co_done == g.out_c:
+        return
+    if narrow_sweeps or (wide_sweeps and wide_blocks):
+        pix_block = NARROW_PIX_BLOCK if narrow_sweeps else PIX_BLOCK
+        cout_block = COUT_BLOCK // 2 if narrow_sweeps else COUT_BLOCK
+        for block in range(narrow_blocks if narrow_sweeps else wide_blocks):
+            ow = _block_start(block, pix_block, g.out_w)
+            for co_block in range((g.out_c - co_done + cout_block - 1) // cout_block):
+                co0 = co_done + co_block * cout_block
+                _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh, ow,
+                                 co0, not narrow_sweeps, min(cout_block, g.out_c - co0))
+        return
     if g.out_w >= NARROW_PIX_BLOCK and g.out_c - co_done >= COUT_BLOCK // 2:
-        for block in range((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK):
+        for block in range(narrow_blocks):
             ow = _block_start(block, NARROW_PIX_BLOCK, g.out_w)
-            if not _depthwise_sweep(x, w, bias + co_done, o_row + ow * g.out_c + co_done, g,
-                                    n, oh, ow, co_done, False):
-                _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
-                                 o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done,
-                                 narrow)
+            _depthwise_block(x, w, bias + co_done, zeros, tap_offsets,
+                             o_row + ow * g.out_c + co_done, g, n, oh, ow, co_done, narrow)
         co_done += COUT_BLOCK // 2
     if g.out_w >= PANEL_PIX_BLOCK:
         while g.out_c - co_done >= COUT_BLOCK // 4:
@@ -2075,33 +2103,56 @@ cdef void _pack_block_row(const floating* w, floating* block_panels, Py_ssize_t 
                    (COUT_BLOCK // 2) * sizeof(floating))
 
 
+cdef enum:
+    # Stride-1 depthwise layers whose channels do not fill whole blocks run as masked
+    # sweeps rather than flat rows from this kernel width and channel count up. Measured
+    # on (4,56,56,C) and (4,14,14,C), C = 8..672: 5x5 and 7x7 kernels ran 1.1-2.2x
+    # faster as sweeps, 3x3 ones 0.6-1.3x (flat pairs share their rows), and C below 8
+    # leaves most lanes of a masked vector empty.
+    SWEEP_MIN_KERNEL_WIDTH = 5
+    SWEEP_MIN_CHANNELS = 8
+
+
 cdef inline bint _flat_depthwise(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
-                                 Py_ssize_t cout_g, Py_ssize_t stride_w,
-                                 Py_ssize_t cout_block) noexcept nogil:
+                                 Py_ssize_t cout_g, Py_ssize_t k_w, Py_ssize_t stride_w,
+                                 Py_ssize_t dil_w, Py_ssize_t cout_block,
+                                 bint f32) noexcept nogil:
     """Whether a layer runs as flat depthwise rows (_depthwise_flat_row): depthwise with
-    multiplier 1 and stride_w 1, its channels not filling whole register blocks."""
-    return (not (in_c == 1 and out_c == 1) and cin_g == 1 and cout_g == 1 and stride_w == 1
-            and out_c % cout_block != 0)
+    multiplier 1 and stride_w 1, its channels not filling whole register blocks, unless
+    its kernel is wide enough, and its channels many enough, for masked sweeps."""
+    cdef Window g
+    if (in_c == 1 and out_c == 1) or cin_g != 1 or cout_g != 1 or stride_w != 1:
+        return False
+    if out_c % cout_block == 0:
+        return False
+    if k_w < SWEEP_MIN_KERNEL_WIDTH or out_c < SWEEP_MIN_CHANNELS:
+        return True
+    g.k_w, g.stride_w, g.dil_w = k_w, stride_w, dil_w
+    return not (_has_depthwise_sweep(&g, False, f32) or _has_depthwise_sweep(&g, True, f32))
 
 
 cdef inline bint _reads_source_maps(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
-                                    Py_ssize_t cout_g, Py_ssize_t stride_w,
-                                    Py_ssize_t cout_block) noexcept nogil:
+                                    Py_ssize_t cout_g, Py_ssize_t k_w, Py_ssize_t stride_w,
+                                    Py_ssize_t dil_w, Py_ssize_t cout_block,
+                                    bint f32) noexcept nogil:
     """Whether the layer's kernel takes its border from the window's source maps: the
     one-channel rows and the flat depthwise rows, whose border pixels go tap by tap."""
     return ((in_c == 1 and out_c == 1)
-            or _flat_depthwise(in_c, out_c, cin_g, cout_g, stride_w, cout_block))
+            or _flat_depthwise(in_c, out_c, cin_g, cout_g, k_w, stride_w, dil_w, cout_block,
+                               f32))
 
 
 def pads_from_source_maps(tuple x_shape, tuple w_shape, Py_ssize_t stride_w,
-                          Py_ssize_t itemsize):
+                          Py_ssize_t dil_w, Py_ssize_t itemsize):
     """Whether conv2d_direct can take this layer's border from ``row_source`` and
     ``col_source`` (any np.pad mode but a constant) instead of zeros."""
     cdef Py_ssize_t in_c = x_shape[3], cin_g = w_shape[2], out_c = w_shape[3]
     if cin_g < 1 or in_c % cin_g or out_c % (in_c // cin_g):
         return False
-    return _reads_source_maps(in_c, out_c, cin_g, out_c // (in_c // cin_g), stride_w,
-                              COUT_BLOCK_F32 if itemsize == 4 else COUT_BLOCK_F64)
+    return _reads_source_maps(in_c, out_c, cin_g, out_c // (in_c // cin_g), w_shape[1],
+                              stride_w, dil_w,
+                              COUT_BLOCK_F32 if itemsize == 4 else COUT_BLOCK_F64,
+                              itemsize == 4)
 
 
 cdef int _check_source_map(const Py_ssize_t[::1] source, Py_ssize_t n_read,
@@ -2135,9 +2186,10 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     if (row_source is None) != (col_source is None):
         raise ValueError("kernel contract: row_source and col_source come together")
     if row_source is not None:
-        if not _reads_source_maps(g.in_c, g.out_c, w.shape[2], g.out_c // g.groups,
-                                  g.stride_w,
-                                  COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64):
+        if not _reads_source_maps(g.in_c, g.out_c, w.shape[2], g.out_c // g.groups, g.k_w,
+                                  g.stride_w, g.dil_w,
+                                  COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64,
+                                  floating is float):
             raise ValueError("kernel contract: this layer's kernel pads with zeros only")
         if g.out_h and g.out_w:
             _check_source_map(row_source,
@@ -2295,8 +2347,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     # as flat rows (_depthwise_flat_row), two at a time where they can (depthwise pairs,
     # _depthwise_flat_pair), with each tap's weights repeated with period C.
     cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
-    cdef bint flat_depthwise = _flat_depthwise(g.in_c, g.out_c, cin_g, cout_g, g.stride_w,
-                                               COUT_BLOCK)
+    cdef bint flat_depthwise = _flat_depthwise(g.in_c, g.out_c, cin_g, cout_g, g.k_w,
+                                               g.stride_w, g.dil_w, COUT_BLOCK,
+                                               floating is float)
     cdef Py_ssize_t period_len = ROW_CHUNK + g.out_c, tap, i
     cdef floating* periodic = NULL
     if flat_depthwise:

@@ -453,45 +453,43 @@ FC_DEFINE_SWEEP_KERNELS(short_panel8_f32, float, hf32, 4, FC_COUT_BLOCK_F32 / 8 
 FC_DEFINE_SWEEP_KERNELS(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8 / FC_LANES_hf64)
 
 /* Depthwise sweeps, for a depthwise layer's register blocks (one channel multiplier)
- * inside the image's rows: MR output pixels of a row, NV vectors of channels. Each
+ * inside the image's rows: MR output pixels of a row, up to NV vectors of channels. Each
  * input vector of a kernel row is loaded once and meets the weights of every kernel
  * column that reads it, held in registers, where the tap loop loads it once per tap: a
  * 7x7 kernel at stride 1 loads 10 input vectors per kernel row for 4 pixels rather
  * than 28. fc_dw_sweep_<NAME>(k_w, stride, x_row, first_col, in_w, pix_step, row_step,
- * k_h, w, w_step, init, out, out_step) computes
- *     block[p][:] = init[:] + sum over kh < k_h, kw < k_w of
- *                   X(kh, first_col + p * stride + kw) * w[(kh * k_w + kw) * w_step + :]
- * where X(kh, col) = x_row[kh * row_step + col * pix_step + :] for 0 <= col < in_w and
+ * k_h, w, w_step, init, out, out_step, channels) computes, for c < channels,
+ *     block[p][c] = init[c] + sum over kh < k_h, kw < k_w of
+ *                   X(kh, first_col + p * stride + kw)[c] * w[(kh * k_w + kw) * w_step + c]
+ * where X(kh, col) = x_row + kh * row_step + col * pix_step for 0 <= col < in_w and
  * zeros outside (left and right padding, multiplied as the tap loop multiplies its zero
  * pixel), adding each pixel's taps in (kh, kw) order as the tap loop does: the same bits.
+ * Vectors of channels run one after another, so a last vector of fewer channels than
+ * lanes costs one masked pass, and nothing is read or written past `channels`: a layer's
+ * channels need not fill whole blocks.
  * It returns 0, having done nothing, for a (k_w, stride) it has no kernel for, or whose
- * pass does not fit the vector registers: a pass holds MR accumulators, the k_w weights
- * of a kernel row, an input vector and a zero, one vector of channels at a time (with
- * AVX2's 16 registers, the narrow block's 7-wide sweep spilled 11-74 vectors). */
+ * pass does not fit the vector registers (fc_dw_sweep_covers_<NAME> says which): a pass
+ * holds MR accumulators, the k_w weights of a kernel row, an input vector and a zero
+ * (with AVX2's 16 registers, the narrow block's 7-wide sweep spilled 11-74 vectors). */
 #define FC_DW_SWEEP_FITS(MR, KW) ((MR) + (KW) + 3 <= FC_VECTOR_REGS)
-#define FC_DEFINE_DW_SWEEP(NAME, T, TAG, MR, NV, KW, S)                                    \
-static inline int fc_dw_sweep_##NAME##_##KW##_##S(                                        \
-        const T* x_row, ptrdiff_t first_col, ptrdiff_t in_w, ptrdiff_t pix_step,           \
-        ptrdiff_t row_step, ptrdiff_t k_h, const T* w, ptrdiff_t w_step, const T* init,    \
-        T* out, ptrdiff_t out_step)                                                        \
-{                                                                                          \
-    enum { LANES = FC_LANES_##TAG, U = ((MR) - 1) * (S) + (KW) };                          \
-    if (!FC_DW_SWEEP_FITS(MR, KW))                                                         \
-        return 0;                                                                          \
-    /* The block's input columns first_col + u inside the image: u_lo <= u < u_hi. */      \
-    const ptrdiff_t u_lo = first_col < 0 ? -first_col : 0, u_hi = in_w - first_col;        \
-    for (int v = 0; v < NV; v++) {                                                         \
+#define FC_LOAD_WHOLE(TAG, p, n) fc_load_##TAG(p)
+#define FC_LOAD_FIRST(TAG, p, n) fc_load_tail_##TAG(p, n)
+#define FC_STORE_WHOLE(TAG, p, v, n) fc_store_##TAG(p, v)
+#define FC_STORE_FIRST(TAG, p, v, n) fc_store_tail_##TAG(p, v, n)
+/* One vector of channels, the first n of its lanes loaded and stored (LOAD, STORE). */
+#define FC_DW_SWEEP_VECTOR(T, TAG, MR, KW, S, LOAD, STORE, n)                              \
+    {                                                                                      \
         fc_vec_##TAG acc[MR], wv[KW];                                                      \
         FC_UNROLL(16) for (int p = 0; p < MR; p++)                                         \
-            acc[p] = fc_load_##TAG(init + v * LANES);                                      \
+            acc[p] = LOAD(TAG, init + v * LANES, n);                                       \
         const T* xr = x_row + v * LANES;                                                   \
         const T* wr = w + v * LANES;                                                       \
         for (ptrdiff_t kh = 0; kh < k_h; kh++) {                                           \
             FC_UNROLL(16) for (int kw = 0; kw < KW; kw++)                                  \
-                wv[kw] = fc_load_##TAG(wr + kw * w_step);                                  \
+                wv[kw] = LOAD(TAG, wr + kw * w_step, n);                                   \
             FC_UNROLL(64) for (int u = 0; u < U; u++) {                                    \
                 const fc_vec_##TAG xv = u >= u_lo && u < u_hi                              \
-                    ? fc_load_##TAG(xr + (first_col + u) * pix_step) : fc_splat_##TAG(0);  \
+                    ? LOAD(TAG, xr + (first_col + u) * pix_step, n) : fc_splat_##TAG(0);   \
                 FC_UNROLL(16) for (int kw = 0; kw < KW; kw++) {                            \
                     const int q = u - kw;                                                  \
                     if (q >= 0 && q % (S) == 0 && q / (S) < (MR))                          \
@@ -503,7 +501,25 @@ static inline int fc_dw_sweep_##NAME##_##KW##_##S(                              
             wr += (KW) * w_step;                                                           \
         }                                                                                  \
         FC_UNROLL(16) for (int p = 0; p < MR; p++)                                         \
-            fc_store_##TAG(out + p * out_step + v * LANES, acc[p]);                        \
+            STORE(TAG, out + p * out_step + v * LANES, acc[p], n);                         \
+    }
+#define FC_DEFINE_DW_SWEEP(NAME, T, TAG, MR, NV, KW, S)                                    \
+static inline int fc_dw_sweep_##NAME##_##KW##_##S(                                        \
+        const T* x_row, ptrdiff_t first_col, ptrdiff_t in_w, ptrdiff_t pix_step,           \
+        ptrdiff_t row_step, ptrdiff_t k_h, const T* w, ptrdiff_t w_step, const T* init,    \
+        T* out, ptrdiff_t out_step, ptrdiff_t channels)                                    \
+{                                                                                          \
+    enum { LANES = FC_LANES_##TAG, U = ((MR) - 1) * (S) + (KW) };                          \
+    if (!FC_DW_SWEEP_FITS(MR, KW))                                                         \
+        return 0;                                                                          \
+    /* The block's input columns first_col + u inside the image: u_lo <= u < u_hi. */      \
+    const ptrdiff_t u_lo = first_col < 0 ? -first_col : 0, u_hi = in_w - first_col;        \
+    const int whole = (int) (channels / LANES), rest = (int) (channels % LANES);          \
+    for (int v = 0; v < whole && v < NV; v++)                                              \
+        FC_DW_SWEEP_VECTOR(T, TAG, MR, KW, S, FC_LOAD_WHOLE, FC_STORE_WHOLE, LANES)        \
+    if (rest && whole < NV) {                                                              \
+        const int v = whole;                                                               \
+        FC_DW_SWEEP_VECTOR(T, TAG, MR, KW, S, FC_LOAD_FIRST, FC_STORE_FIRST, rest)         \
     }                                                                                      \
     return 1;                                                                              \
 }
@@ -514,7 +530,11 @@ static inline int fc_dw_sweep_##NAME##_##KW##_##S(                              
 #define FC_DW_SWEEP_CASE(NAME, KW, S)                                                        \
     case (KW) * 10 + (S):                                                                  \
         return fc_dw_sweep_##NAME##_##KW##_##S(x_row, first_col, in_w, pix_step, row_step, \
-                                               k_h, w, w_step, init, out, out_step);
+                                               k_h, w, w_step, init, out, out_step,        \
+                                               channels);
+#define FC_DW_SWEEP_FITS_CASE(MR, KW, S)                                                     \
+    case (KW) * 10 + (S):                                                                  \
+        return FC_DW_SWEEP_FITS(MR, KW);
 #define FC_DW_SWEEP_DEFINE_ONE(NAME, T, TAG, MR, NV, KW, S) FC_DEFINE_DW_SWEEP(NAME, T, TAG, MR, NV, KW, S)
 #define FC_DEFINE_DW_SWEEPS(NAME, T, TAG, MR, NV)                                          \
 FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_DEFINE_ONE, NAME, T, TAG, MR, NV)                           \
@@ -522,12 +542,22 @@ static inline int fc_dw_sweep_##NAME(ptrdiff_t k_w, ptrdiff_t stride, const T* x
                                      ptrdiff_t first_col, ptrdiff_t in_w,                  \
                                      ptrdiff_t pix_step, ptrdiff_t row_step, ptrdiff_t k_h, \
                                      const T* w, ptrdiff_t w_step, const T* init, T* out,  \
-                                     ptrdiff_t out_step)                                   \
+                                     ptrdiff_t out_step, ptrdiff_t channels)               \
 {                                                                                          \
     if (k_w > 9 || stride > 9)                                                             \
         return 0;                                                                          \
     switch (k_w * 10 + stride) {                                                           \
         FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_CASE, NAME)                                         \
+        default:                                                                           \
+            return 0;                                                                      \
+    }                                                                                      \
+}                                                                                          \
+static inline int fc_dw_sweep_covers_##NAME(ptrdiff_t k_w, ptrdiff_t stride)               \
+{                                                                                          \
+    if (k_w > 9 || stride > 9)                                                             \
+        return 0;                                                                          \
+    switch (k_w * 10 + stride) {                                                           \
+        FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_FITS_CASE, MR)                                      \
         default:                                                                           \
             return 0;                                                                      \
     }                                                                                      \
@@ -538,19 +568,26 @@ FC_DEFINE_DW_SWEEPS(dw_wide_f32, float, f32, 4, FC_COUT_BLOCK_F32 / FC_LANES_f32
 FC_DEFINE_DW_SWEEPS(dw_wide_f64, double, f64, 4, FC_COUT_BLOCK_F64 / FC_LANES_f64)
 FC_DEFINE_DW_SWEEPS(dw_narrow_f32, float, f32, 8, FC_COUT_BLOCK_F32 / 2 / FC_LANES_f32)
 FC_DEFINE_DW_SWEEPS(dw_narrow_f64, double, f64, 8, FC_COUT_BLOCK_F64 / 2 / FC_LANES_f64)
-/* fc_dw_sweep_<tag>(wide, ...): the wide block's sweep, else the narrow block's. */
+/* fc_dw_sweep_<tag>(wide, ...): the wide block's sweep, else the narrow block's; and
+ * fc_dw_sweep_covers_<tag>(wide, k_w, stride): whether it has one for that kernel. */
 #define FC_DEFINE_DW_SWEEP_OF_BLOCK(T, TAG)                                                \
 static inline int fc_dw_sweep_##TAG(int wide, ptrdiff_t k_w, ptrdiff_t stride,             \
                                     const T* x_row, ptrdiff_t first_col, ptrdiff_t in_w,   \
                                     ptrdiff_t pix_step, ptrdiff_t row_step, ptrdiff_t k_h,  \
                                     const T* w, ptrdiff_t w_step, const T* init, T* out,   \
-                                    ptrdiff_t out_step)                                    \
+                                    ptrdiff_t out_step, ptrdiff_t channels)                \
 {                                                                                          \
     return wide ? fc_dw_sweep_dw_wide_##TAG(k_w, stride, x_row, first_col, in_w, pix_step, \
-                                            row_step, k_h, w, w_step, init, out, out_step) \
+                                            row_step, k_h, w, w_step, init, out, out_step, \
+                                            channels)                                      \
                 : fc_dw_sweep_dw_narrow_##TAG(k_w, stride, x_row, first_col, in_w,         \
                                               pix_step, row_step, k_h, w, w_step, init,    \
-                                              out, out_step);                              \
+                                              out, out_step, channels);                    \
+}                                                                                          \
+static inline int fc_dw_sweep_covers_##TAG(int wide, ptrdiff_t k_w, ptrdiff_t stride)      \
+{                                                                                          \
+    return wide ? fc_dw_sweep_covers_dw_wide_##TAG(k_w, stride)                            \
+                : fc_dw_sweep_covers_dw_narrow_##TAG(k_w, stride);                         \
 }
 FC_DEFINE_DW_SWEEP_OF_BLOCK(float, f32)
 FC_DEFINE_DW_SWEEP_OF_BLOCK(double, f64)
