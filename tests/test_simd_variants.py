@@ -148,26 +148,32 @@ CONV_CASES = [
     ((1, 9, 9, 24), (3, 3, 1, 24), dict(groups=24, stride=(1, 2))),
     ((2, 17, 70, 40), (3, 3, 1, 40), dict(groups=40, stride=(2, 3), dilation=2,
                                           padding="same")),
-    # Depthwise sweeps (wide blocks inside the row; 3, 5 and 7 wide at stride 1 and 2):
-    # ConvNeXt's 7x7, row dilation, a stride with no sweep, column dilation (tap loop),
-    # channels past the wide blocks.
+    # Depthwise sweeps (wide blocks inside the row; 3, 5 and 7 wide at stride 1 and 2,
+    # 3 wide dilated by 2 and 4): ConvNeXt's 7x7, row dilation, a stride with no sweep,
+    # column dilation with a sweep (2, 4: DeepLab's) and without (3; 2 at stride 2: the
+    # tap loop), channels past the wide blocks.
     ((2, 9, 20, 128), (7, 7, 1, 128), dict(groups=128, padding="same")),
     ((1, 12, 23, 64), (7, 7, 1, 64), dict(groups=64, stride=2, padding="same")),
     ((1, 11, 23, 64), (5, 5, 1, 64), dict(groups=64, padding=((1, 3), (2, 2)))),
     ((1, 8, 19, 160), (3, 3, 1, 160), dict(groups=160, dilation=(2, 1), padding="same")),
     ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, stride=3)),
     ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, dilation=(1, 2), padding="same")),
+    ((2, 9, 23, 320), (3, 3, 1, 320), dict(groups=320, dilation=4, padding="same")),
+    ((1, 7, 20, 64), (3, 3, 1, 64), dict(groups=64, dilation=(2, 4), padding=((1, 3), (5, 2)))),
+    ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, dilation=(1, 3), padding="same")),
+    ((1, 8, 19, 64), (3, 3, 1, 64), dict(groups=64, stride=2, dilation=2, padding="same")),
     ((1, 13, 29, 116), (3, 3, 1, 116), dict(groups=116, stride=2, padding=1)),
     # Masked depthwise sweeps for the channels past the wide blocks: narrow blocks, the
     # last one masked (ShuffleNetV2's 116 at stride 2, 100 at stride 2 with a 7x7 kernel),
     # and stride-1 layers of 5x5 and 7x7 kernels that leave flat rows for them
-    # (ConvNeXt's 96, 13 channels in one masked vector); rows of 4 to 7 pixels (one
-    # masked wide block, no narrow ones), rows too short for either (the tap loop), a
+    # (ConvNeXt's 96, 13 channels in one masked vector); rows of 4 to 7 pixels (wide
+    # blocks, the last masked, no narrow ones), rows too short for either (the tap loop), a
     # 7x7 kernel that AVX2's narrow sweep cannot hold, and rows wholly in the padding.
     ((1, 11, 25, 100), (7, 7, 1, 100), dict(groups=100, stride=2, padding=3)),
     ((2, 9, 30, 96), (7, 7, 1, 96), dict(groups=96, padding="same")),
     ((1, 10, 21, 13), (5, 5, 1, 13), dict(groups=13, padding="same")),
     ((1, 9, 6, 40), (5, 5, 1, 40), dict(groups=40, padding="same")),
+    ((1, 6, 6, 128), (5, 5, 1, 128), dict(groups=128, padding="same")),
     ((1, 8, 3, 40), (5, 5, 1, 40), dict(groups=40, padding="same")),
     ((2, 7, 9, 20), (7, 7, 1, 20), dict(groups=20, padding="same")),
     ((1, 3, 12, 24), (5, 5, 1, 24), dict(groups=24, padding=((6, 6), (2, 2)))),

@@ -75,24 +75,25 @@ cdef extern from "fastconv_microkernel.h" nogil:
         Py_ssize_t n_taps, const float* w, const float* bias, float* block)
     void columns_1_f64 "fc_columns_1_f64"(const double* rows, const Py_ssize_t* tap_offsets,
         Py_ssize_t n_taps, const double* w, const double* bias, double* block)
-    # Depthwise sweeps of the wide (else narrow) depthwise block (see the header): 1 if
-    # it ran; and whether the build has one for a kernel width and stride.
-    int dw_sweep_f32 "fc_dw_sweep_f32"(bint wide, Py_ssize_t k_w, Py_ssize_t stride,
-        const float* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
-        Py_ssize_t row_step, Py_ssize_t k_h, const float* w, Py_ssize_t w_step,
-        const float* init, float* out, Py_ssize_t out_step, Py_ssize_t channels)
-    int dw_sweep_f64 "fc_dw_sweep_f64"(bint wide, Py_ssize_t k_w, Py_ssize_t stride,
-        const double* x_row, Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step,
-        Py_ssize_t row_step, Py_ssize_t k_h, const double* w, Py_ssize_t w_step,
-        const double* init, double* out, Py_ssize_t out_step, Py_ssize_t channels)
-    int dw_sweep_covers_f32 "fc_dw_sweep_covers_f32"(bint wide, Py_ssize_t k_w,
-        Py_ssize_t stride)
-    int dw_sweep_covers_f64 "fc_dw_sweep_covers_f64"(bint wide, Py_ssize_t k_w,
-        Py_ssize_t stride)
+    # Depthwise sweeps (see the header): the wide (else narrow) depthwise block's sweep
+    # for a kernel width, stride and column dilation, or NULL.
+    ctypedef void (*dw_sweep_fn_f32 "fc_dw_sweep_fn_f32")(const float* x_row,
+        Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step, Py_ssize_t row_step,
+        Py_ssize_t k_h, const float* w, Py_ssize_t w_step, const float* init, float* out,
+        Py_ssize_t out_step, Py_ssize_t channels)
+    ctypedef void (*dw_sweep_fn_f64 "fc_dw_sweep_fn_f64")(const double* x_row,
+        Py_ssize_t first_col, Py_ssize_t in_w, Py_ssize_t pix_step, Py_ssize_t row_step,
+        Py_ssize_t k_h, const double* w, Py_ssize_t w_step, const double* init, double* out,
+        Py_ssize_t out_step, Py_ssize_t channels)
+    dw_sweep_fn_f32 dw_sweep_f32 "fc_dw_sweep_f32"(bint wide, Py_ssize_t k_w,
+        Py_ssize_t stride, Py_ssize_t dil)
+    dw_sweep_fn_f64 dw_sweep_f64 "fc_dw_sweep_f64"(bint wide, Py_ssize_t k_w,
+        Py_ssize_t stride, Py_ssize_t dil)
     # Grouped blocks (see the header): available on builds with a lane permute.
     bint HAS_GROUPED "FC_HAS_GROUPED"
     enum:
         LANES_F32 "FC_LANES_f32"
+        VECTOR_REGS "FC_VECTOR_REGS"
         LANES_F64 "FC_LANES_f64"
     void grouped_wide_f32 "fc_grouped_wide_f32"(const float** x_pixels, const float** w_rows,
         Py_ssize_t n_runs, Py_ssize_t group, Py_ssize_t w_r_stride, Py_ssize_t channels,
@@ -790,14 +791,22 @@ cdef inline void _depthwise_block(const floating* x, const floating* w, const fl
             o[p * g.out_c + j] = acc[p][j]
 
 
+cdef enum:
+    # Stride-1 depthwise layers whose channels do not fill whole blocks run as masked
+    # sweeps rather than flat rows from this kernel width and channel count up. Measured
+    # on (4,56,56,C) and (4,14,14,C), C = 8..672: 5x5 and 7x7 kernels ran 1.1-2.2x
+    # faster as sweeps, 3x3 ones 0.6-1.3x (flat pairs share their rows), and C below 8
+    # leaves most lanes of a masked vector empty.
+    SWEEP_MIN_KERNEL_WIDTH = 5
+    SWEEP_MIN_CHANNELS = 8
+
+
 cdef inline bint _has_depthwise_sweep(Window* g, bint wide, bint f32) noexcept nogil:
     """Whether the build has a depthwise sweep (fastconv_microkernel.h) of the wide (else
-    narrow) block for the layer's kernel width and stride, without column dilation."""
-    if g.dil_w != 1:
-        return False
+    narrow) block for the layer's kernel width, stride and column dilation."""
     if f32:
-        return dw_sweep_covers_f32(wide, g.k_w, g.stride_w) != 0
-    return dw_sweep_covers_f64(wide, g.k_w, g.stride_w) != 0
+        return dw_sweep_f32(wide, g.k_w, g.stride_w, g.dil_w) != NULL
+    return dw_sweep_f64(wide, g.k_w, g.stride_w, g.dil_w) != NULL
 
 
 cdef inline void _depthwise_sweep(const floating* x, const floating* w, const floating* b,
@@ -818,13 +827,13 @@ cdef inline void _depthwise_sweep(const floating* x, const floating* w, const fl
         x_row = x + pixel_offset(g, n, input_row(g, oh, kh_lo), 0) + c0
         w = w + kh_lo * g.k_w * g.out_c + c0
     if floating is float:
-        dw_sweep_f32(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w, g.in_c,
-                     g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b, o, g.out_c,
-                     channels)
+        dw_sweep_f32(wide, g.k_w, g.stride_w, g.dil_w)(
+            x_row, input_col(g, ow0, 0), g.in_w, g.in_c, g.dil_h * g.in_w * g.in_c,
+            kh_hi - kh_lo, w, g.out_c, b, o, g.out_c, channels)
     else:
-        dw_sweep_f64(wide, g.k_w, g.stride_w, x_row, input_col(g, ow0, 0), g.in_w, g.in_c,
-                     g.dil_h * g.in_w * g.in_c, kh_hi - kh_lo, w, g.out_c, b, o, g.out_c,
-                     channels)
+        dw_sweep_f64(wide, g.k_w, g.stride_w, g.dil_w)(
+            x_row, input_col(g, ow0, 0), g.in_w, g.in_c, g.dil_h * g.in_w * g.in_c,
+            kh_hi - kh_lo, w, g.out_c, b, o, g.out_c, channels)
 
 
 cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
@@ -1088,9 +1097,15 @@ cdef void _depthwise_row(const floating* x, const floating* w, const floating* b
     # (pixels, channels): COUT_BLOCKs, then the channels left in sweeps of narrow blocks
     # (the last one masked), else of one masked wide block; without sweeps, narrow and
     # quarter blocks, then the rest pixel by pixel, vectorized over C.
-    co_full = g.out_c - g.out_c % COUT_BLOCK if wide_blocks else 0
+    # With 32 vector registers, kernels 5 and more wide sweep every channel in narrow
+    # blocks (8 accumulators per pass, not 4: 1.1-2.3x on 5x5 and 7x7 layers); 3-wide
+    # ones ran 0.85x so, and AVX2's 5x5 stride-2 ones 0.82-0.85x: they keep wide blocks.
+    co_full = (g.out_c - g.out_c % COUT_BLOCK
+               if wide_blocks and not (narrow_sweeps and VECTOR_REGS >= 32
+                                       and g.k_w >= SWEEP_MIN_KERNEL_WIDTH)
+               else 0)
     # Channel blocks innermost: a block of pixels' input stays in L1 across them.
-    for block in range(wide_blocks):
+    for block in range(wide_blocks if co_full else 0):
         ow = _block_start(block, PIX_BLOCK, g.out_w)
         for co_block in range(co_full // COUT_BLOCK):
             co0 = co_block * COUT_BLOCK
@@ -2101,16 +2116,6 @@ cdef void _pack_block_row(const floating* w, floating* block_panels, Py_ssize_t 
             memcpy(group_panels + n_wide * n_taps * COUT_BLOCK + t * (COUT_BLOCK // 2),
                    row + grp * cout_g + n_wide * COUT_BLOCK,
                    (COUT_BLOCK // 2) * sizeof(floating))
-
-
-cdef enum:
-    # Stride-1 depthwise layers whose channels do not fill whole blocks run as masked
-    # sweeps rather than flat rows from this kernel width and channel count up. Measured
-    # on (4,56,56,C) and (4,14,14,C), C = 8..672: 5x5 and 7x7 kernels ran 1.1-2.2x
-    # faster as sweeps, 3x3 ones 0.6-1.3x (flat pairs share their rows), and C below 8
-    # leaves most lanes of a masked vector empty.
-    SWEEP_MIN_KERNEL_WIDTH = 5
-    SWEEP_MIN_CHANNELS = 8
 
 
 cdef inline bint _flat_depthwise(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
