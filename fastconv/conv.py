@@ -44,9 +44,11 @@ def conv2d(x: ArrayLike, w: ArrayLike, bias: Optional[ArrayLike] = None, *,
         (np.pad reflects or wraps again). "reflect" is OpenCV's BORDER_REFLECT_101,
         "symmetric" scipy.ndimage's "reflect" and OpenCV's BORDER_REFLECT, "edge"
         PyTorch's "replicate", "wrap" its "circular". No padded copy of ``x`` is
-        made: one-channel and depthwise kernels read each padded position's source
-        pixel in place; for other layers, only the outputs whose windows reach the
-        padding are computed again from small padded pieces.
+        made: one-channel kernels and the flat depthwise rows (stride 1, channels that
+        do not fill the register blocks, kernels up to 3 wide or fewer than 8
+        channels) read each padded position's source pixel in place; for other
+        layers, only the outputs whose windows reach the padding are computed again
+        from small padded pieces.
     cval : float
         The value of the padding for pad_mode="constant" (0 by default), in the
         result's dtype: x is converted to that dtype, then padded.

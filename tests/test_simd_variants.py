@@ -141,7 +141,9 @@ CONV_CASES = [
     ((1, 12, 40, 6), (9, 9, 1, 6), dict(groups=6, padding="same")),
     # One-channel rows with more taps than one row-kernel call takes.
     ((1, 12, 300, 1), (9, 9, 1, 1), dict(padding="same")),
-    # Strided depthwise layers: wide, half and quarter channel blocks, then per pixel.
+    # Strided depthwise layers: sweeps (wide blocks, then narrow ones, the last masked),
+    # and, for a stride without sweeps, wide, half and quarter tap blocks, then per pixel.
+    ((1, 9, 40, 52), (3, 3, 1, 52), dict(groups=52, stride=3, padding="same")),
     ((1, 20, 40, 32), (3, 3, 1, 32), dict(groups=32, stride=2, padding="same")),
     ((1, 21, 41, 96), (3, 3, 1, 96), dict(groups=96, stride=2, padding="same")),
     ((1, 30, 50, 144), (5, 5, 1, 144), dict(groups=144, stride=2, padding="same")),

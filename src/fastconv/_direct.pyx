@@ -2348,8 +2348,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
             for t in range(n_taps):
                 _pack_block_row(&w[0, 0, 0, 0], block_panels, g.out_c, pack_groups, t, n_taps,
                                 n_wide, narrow)
-    # Depthwise layers (stride_w 1) whose channels do not fill whole register blocks run
-    # as flat rows (_depthwise_flat_row), two at a time where they can (depthwise pairs,
+    # Depthwise layers (stride_w 1) whose channels do not fill whole register blocks,
+    # unless they take masked sweeps (_flat_depthwise), run as flat rows
+    # (_depthwise_flat_row), two at a time where they can (depthwise pairs,
     # _depthwise_flat_pair), with each tap's weights repeated with period C.
     cdef Py_ssize_t ROW_CHUNK = ROW_CHUNK_F32 if floating is float else ROW_CHUNK_F64
     cdef bint flat_depthwise = _flat_depthwise(g.in_c, g.out_c, cin_g, cout_g, g.k_w,

@@ -468,10 +468,10 @@ FC_DEFINE_SWEEP_KERNELS(short_panel8_f64, double, hf64, 4, FC_COUT_BLOCK_F64 / 8
  * Vectors of channels run one after another, so a last vector of fewer channels than
  * lanes costs one masked pass, and nothing is read or written past `channels`: a layer's
  * channels need not fill whole blocks. fc_dw_sweep_<NAME>_kernel(k_w, stride, dil) finds
- * the sweep, or NULL for a kernel without one, or whose pass would not fit the vector
- * registers: a pass holds MR accumulators, the k_w weights of a kernel row, an input
- * vector and a zero (with AVX2's 16 registers, the narrow block's 7-wide sweep spilled
- * 11-74 vectors). */
+ * the sweep, or NULL for a kernel without one, for one that does not pay on the build
+ * (FC_DW_SWEEP_PAYS), or for one whose pass would not fit the vector registers: a pass
+ * holds MR accumulators, the k_w weights of a kernel row, an input vector and a zero
+ * (with AVX2's 16 registers, the narrow block's 7-wide sweep spilled 11-74 vectors). */
 #define FC_DW_SWEEP_FITS(MR, KW) ((MR) + (KW) + 3 <= FC_VECTOR_REGS)
 #define FC_LOAD_WHOLE(TAG, p, n) fc_load_##TAG(p)
 #define FC_LOAD_FIRST(TAG, p, n) fc_load_tail_##TAG(p, n)
@@ -542,7 +542,7 @@ FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_DEFINE_ONE, NAME, T, TAG, MR, NV)                
 static inline fc_dw_sweep_fn_##TAG fc_dw_sweep_##NAME##_kernel(ptrdiff_t k_w, ptrdiff_t stride, \
                                                               ptrdiff_t dil)               \
 {                                                                                          \
-    if (k_w > 9 || stride > 9 || dil > 9)                                                  \
+    if (k_w < 1 || k_w > 9 || stride < 1 || stride > 9 || dil < 1 || dil > 9)             \
         return NULL;                                                                       \
     switch (k_w * 100 + stride * 10 + dil) {                                               \
         FC_DW_SWEEP_SHAPES(FC_DW_SWEEP_CASE, NAME, MR)                                     \
