@@ -801,12 +801,13 @@ cdef enum:
     SWEEP_MIN_CHANNELS = 8
 
 
-cdef inline bint _has_depthwise_sweep(Window* g, bint wide, bint f32) noexcept nogil:
+cdef inline bint _has_depthwise_sweep(Py_ssize_t k_w, Py_ssize_t stride_w, Py_ssize_t dil_w,
+                                      bint wide, bint f32) noexcept nogil:
     """Whether the build has a depthwise sweep (fastconv_microkernel.h) of the wide (else
-    narrow) block for the layer's kernel width, stride and column dilation."""
+    narrow) block for this kernel width, stride and column dilation."""
     if f32:
-        return dw_sweep_f32(wide, g.k_w, g.stride_w, g.dil_w) != NULL
-    return dw_sweep_f64(wide, g.k_w, g.stride_w, g.dil_w) != NULL
+        return dw_sweep_f32(wide, k_w, stride_w, dil_w) != NULL
+    return dw_sweep_f64(wide, k_w, stride_w, dil_w) != NULL
 
 
 cdef inline void _depthwise_sweep(const floating* x, const floating* w, const floating* b,
@@ -834,6 +835,25 @@ cdef inline void _depthwise_sweep(const floating* x, const floating* w, const fl
         dw_sweep_f64(wide, g.k_w, g.stride_w, g.dil_w)(
             x_row, input_col(g, ow0, 0), g.in_w, g.in_c, g.dil_h * g.in_w * g.in_c,
             kh_hi - kh_lo, w, g.out_c, b, o, g.out_c, channels)
+
+
+cdef inline void _depthwise_sweeps(const floating* x, const floating* w, const floating* bias,
+                                   floating* o_row, Window* g, Py_ssize_t n, Py_ssize_t oh,
+                                   bint wide, Py_ssize_t c_lo, Py_ssize_t c_hi) noexcept nogil:
+    """Channels [c_lo, c_hi) of depthwise row (n, oh) as sweeps of the wide (else narrow)
+    block, along the row, channel blocks innermost, the last one masked. The row is at
+    least one block wide."""
+    cdef:
+        Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+        Py_ssize_t pix_block = PIX_BLOCK if wide else NARROW_PIX_BLOCK
+        Py_ssize_t cout_block = COUT_BLOCK if wide else COUT_BLOCK // 2
+        Py_ssize_t block, co_block, co0, ow
+    for block in range((g.out_w + pix_block - 1) // pix_block):
+        ow = _block_start(block, pix_block, g.out_w)
+        for co_block in range((c_hi - c_lo + cout_block - 1) // cout_block):
+            co0 = c_lo + co_block * cout_block
+            _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh, ow, co0,
+                             wide, min(cout_block, c_hi - co0))
 
 
 cdef inline Py_ssize_t _block_start(Py_ssize_t block, Py_ssize_t pix_block,
@@ -1085,10 +1105,12 @@ cdef void _depthwise_row(const floating* x, const floating* w, const floating* b
                                   if g.out_w >= PIX_BLOCK else 0)
         Py_ssize_t narrow_blocks = ((g.out_w + NARROW_PIX_BLOCK - 1) // NARROW_PIX_BLOCK
                                     if g.out_w >= NARROW_PIX_BLOCK else 0)
-        bint wide_sweeps = _has_depthwise_sweep(g, True, floating is float)
-        bint narrow_sweeps = narrow_blocks and _has_depthwise_sweep(g, False,
+        bint wide_sweeps = wide_blocks and _has_depthwise_sweep(g.k_w, g.stride_w, g.dil_w,
+                                                                True, floating is float)
+        bint narrow_sweeps = narrow_blocks and _has_depthwise_sweep(g.k_w, g.stride_w,
+                                                                    g.dil_w, False,
                                                                     floating is float)
-        Py_ssize_t co_full, co_done, co_block, co0, block, ow, pix_block, cout_block
+        Py_ssize_t co_full, co_done, co_block, co0, block, ow
         floating* o_row = out + row * g.out_w * g.out_c
         WideBlock* wide = NULL
         NarrowBlock* narrow = NULL
@@ -1100,33 +1122,25 @@ cdef void _depthwise_row(const floating* x, const floating* w, const floating* b
     # With 32 vector registers, kernels 5 and more wide sweep every channel in narrow
     # blocks (8 accumulators per pass, not 4: 1.1-2.3x on 5x5 and 7x7 layers); 3-wide
     # ones ran 0.85x so, and AVX2's 5x5 stride-2 ones 0.82-0.85x: they keep wide blocks.
-    co_full = (g.out_c - g.out_c % COUT_BLOCK
-               if wide_blocks and not (narrow_sweeps and VECTOR_REGS >= 32
-                                       and g.k_w >= SWEEP_MIN_KERNEL_WIDTH)
-               else 0)
-    # Channel blocks innermost: a block of pixels' input stays in L1 across them.
-    for block in range(wide_blocks if co_full else 0):
-        ow = _block_start(block, PIX_BLOCK, g.out_w)
-        for co_block in range(co_full // COUT_BLOCK):
-            co0 = co_block * COUT_BLOCK
-            if wide_sweeps:
-                _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh, ow,
-                                 co0, True, COUT_BLOCK)
-            else:
+    if narrow_sweeps and VECTOR_REGS >= 32 and g.k_w >= SWEEP_MIN_KERNEL_WIDTH:
+        _depthwise_sweeps(x, w, bias, o_row, g, n, oh, False, 0, g.out_c)
+        return
+    co_full = g.out_c - g.out_c % COUT_BLOCK if wide_blocks else 0
+    if wide_sweeps:
+        _depthwise_sweeps(x, w, bias, o_row, g, n, oh, True, 0, co_full)
+    else:
+        # Channel blocks innermost: a block of pixels' input stays in L1 across them.
+        for block in range(wide_blocks):
+            ow = _block_start(block, PIX_BLOCK, g.out_w)
+            for co_block in range(co_full // COUT_BLOCK):
+                co0 = co_block * COUT_BLOCK
                 _depthwise_block(x, w, bias + co0, zeros, tap_offsets,
                                  o_row + ow * g.out_c + co0, g, n, oh, ow, co0, wide)
     co_done = co_full
     if co_done == g.out_c:
         return
-    if narrow_sweeps or (wide_sweeps and wide_blocks):
-        pix_block = NARROW_PIX_BLOCK if narrow_sweeps else PIX_BLOCK
-        cout_block = COUT_BLOCK // 2 if narrow_sweeps else COUT_BLOCK
-        for block in range(narrow_blocks if narrow_sweeps else wide_blocks):
-            ow = _block_start(block, pix_block, g.out_w)
-            for co_block in range((g.out_c - co_done + cout_block - 1) // cout_block):
-                co0 = co_done + co_block * cout_block
-                _depthwise_sweep(x, w, bias + co0, o_row + ow * g.out_c + co0, g, n, oh, ow,
-                                 co0, not narrow_sweeps, min(cout_block, g.out_c - co0))
+    if narrow_sweeps or wide_sweeps:
+        _depthwise_sweeps(x, w, bias, o_row, g, n, oh, not narrow_sweeps, co_done, g.out_c)
         return
     if g.out_w >= NARROW_PIX_BLOCK and g.out_c - co_done >= COUT_BLOCK // 2:
         for block in range(narrow_blocks):
@@ -2125,15 +2139,14 @@ cdef inline bint _flat_depthwise(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t c
     """Whether a layer runs as flat depthwise rows (_depthwise_flat_row): depthwise with
     multiplier 1 and stride_w 1, its channels not filling whole register blocks, unless
     its kernel is wide enough, and its channels many enough, for masked sweeps."""
-    cdef Window g
     if (in_c == 1 and out_c == 1) or cin_g != 1 or cout_g != 1 or stride_w != 1:
         return False
     if out_c % cout_block == 0:
         return False
     if k_w < SWEEP_MIN_KERNEL_WIDTH or out_c < SWEEP_MIN_CHANNELS:
         return True
-    g.k_w, g.stride_w, g.dil_w = k_w, stride_w, dil_w
-    return not (_has_depthwise_sweep(&g, False, f32) or _has_depthwise_sweep(&g, True, f32))
+    return not (_has_depthwise_sweep(k_w, stride_w, dil_w, False, f32)
+                or _has_depthwise_sweep(k_w, stride_w, dil_w, True, f32))
 
 
 cdef inline bint _reads_source_maps(Py_ssize_t in_c, Py_ssize_t out_c, Py_ssize_t cin_g,
