@@ -60,6 +60,7 @@ def max_pool2d_grad(
     stride: tuple[SupportsIndex, SupportsIndex],
     pad_top_left: tuple[SupportsIndex, SupportsIndex],
     n_threads: int,
+    part_channels: SupportsIndex,
 ) -> None: ...
 def avg_pool2d_grad(
     dy: npt.NDArray[_Float],
@@ -68,6 +69,7 @@ def avg_pool2d_grad(
     stride: tuple[SupportsIndex, SupportsIndex],
     pad_top_left: tuple[SupportsIndex, SupportsIndex],
     n_threads: int,
+    part_channels: SupportsIndex,
 ) -> None: ...
 def reversed_adjoint_kernel(
     w: npt.NDArray[_Float],

@@ -474,9 +474,10 @@ def _pool_grad(op: str, x: Optional[np.ndarray], dy: Any, input_shape: tuple[int
     target4 = target[np.newaxis] if unbatched else target
     if target4.size == 0:
         return _validate.finish(target, result)
-    threads = pool_grad_plan(dx_shape, window.out_hw, window.size, n_workers)
+    plan = pool_grad_plan(dx_shape, window.out_hw, window.size, n_workers)
     dy4 = np.ascontiguousarray(dy4, dtype=dtype)
-    geometry = (window.size, window.stride, window.pad_top_left, threads)
+    geometry = (window.size, window.stride, window.pad_top_left, plan.threads,
+                plan.part_channels)
     if x is None:
         _kernels().avg_pool2d_grad(dy4, target4, *geometry)
     else:

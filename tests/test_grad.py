@@ -437,15 +437,23 @@ POOL_CASES = [
     ((2, 5, 7, 1), {"pool_size": (2, 3), "stride": 1}),
     ((1, 6, 6, 64), {"pool_size": 3, "stride": 1, "padding": 1}),
     ((2, 7, 7, 5), {"pool_size": 2, "padding": "same"}),
+    # Register blocks of max_pool2d_grad (32 channels): whole ones, and a last one that
+    # overlaps the one before, where windows tile the image and where they overlap; one
+    # image's channels split among work items.
+    ((2, 6, 8, 45), {}),
+    ((1, 9, 7, 70), {"pool_size": 3, "stride": 2, "padding": "same"}),
+    ((1, 4, 6, 100), {}),
 ]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, kwargs", POOL_CASES)
-@pytest.mark.parametrize("data", ["normal", "ties"])
+@pytest.mark.parametrize("data", ["normal", "ties", "nans"])
 def test_max_pool2d_grad_matches_the_reference(rng, x_shape, kwargs, dtype, workers, data):
     x = randn(rng, x_shape) if data == "normal" else rng.integers(0, 3, x_shape).astype(float)
+    if data == "nans":
+        x[rng.random(x_shape) < 0.2] = np.nan
     dy = randn(rng, reference.max_pool2d(x, **kwargs).shape)
     expected = reference.max_pool2d_grad(x, dy, **kwargs)
     got = fastconv.max_pool2d_grad(x.astype(dtype), dy.astype(dtype), workers=workers, **kwargs)

@@ -32,6 +32,7 @@ from libc.string cimport memcpy, memset
 cdef extern from "fastconv_config.h" nogil:
     void* fc_aligned_alloc(size_t bytes)
     void fc_aligned_free(void* p)
+    void fc_prefetch(const void* p)
 
 from fastconv._blas cimport gemm_rowmajor_op
 from fastconv._patches cimport pack_patches
@@ -40,7 +41,6 @@ from fastconv._geometry cimport (Window, check_conv_contract, check_pool_contrac
 
 
 cdef enum:
-    GRAD_BLOCK = 64   # channels one pooling-gradient work item owns
     # Values each thread's part of an aligned workspace (fc_aligned_alloc) is rounded up
     # to, so that every part starts on a cache line (64 bytes of floats, 128 of doubles).
     PART_ALIGN = 16
@@ -1523,89 +1523,186 @@ cdef inline void _zero_row(floating* dx_image, const Window* g, Py_ssize_t ih,
                 dx_px[j] = 0
 
 
+# Channels per register block of max_pool2d_grad: a block's maxima and their places
+# stay in registers over the window (fixed-size arrays, as _pool.pyx's POOL_BLOCK), where
+# the item's whole channel width went through memory, each tap's compare waiting on the
+# last tap's store (0.4 ms against PyTorch's 0.23 on (64,26,26,32) 2x2). Only images of
+# fewer channels than a block go the memory way.
+cdef enum:
+    MAX_GRAD_BLOCK = 32
+    # Windows ahead whose new columns of x are prefetched: the blocks waited on x's loads
+    # from memory, three streams of rows too many for the hardware's prefetcher.
+    MAX_GRAD_PREFETCH_WINDOWS = 4
+
+
+cdef inline void _max_grad_channels(const floating* x_window, const floating* dy_px,
+                                    floating* dx_window, Py_ssize_t width, Py_ssize_t rows,
+                                    Py_ssize_t cols, Py_ssize_t row_step,
+                                    Py_ssize_t pixel_step, bint tiled) noexcept nogil:
+    """_max_grad_row's window for fewer than MAX_GRAD_BLOCK channels, through memory."""
+    cdef:
+        Py_ssize_t ih, iw, j, at
+        floating best_t[MAX_GRAD_BLOCK]
+        floating best[MAX_GRAD_BLOCK]
+        floating t = 0, v
+        bint take
+    for j in range(width):
+        best[j] = x_window[j]
+        best_t[j] = 0
+    for ih in range(rows):
+        for iw in range(cols):
+            at = ih * row_step + iw * pixel_step
+            for j in range(width):
+                v = x_window[at + j]
+                take = (v > best[j]) | ((v != v) & (best[j] == best[j]))
+                best[j] = v if take else best[j]
+                best_t[j] = t if take else best_t[j]
+            t += 1
+    t = 0
+    for ih in range(rows):
+        for iw in range(cols):
+            at = ih * row_step + iw * pixel_step
+            if tiled:
+                for j in range(width):
+                    dx_window[at + j] = dy_px[j] if best_t[j] == t else 0
+            else:
+                for j in range(width):
+                    dx_window[at + j] += dy_px[j] if best_t[j] == t else 0
+            t += 1
+
+
+cdef void _max_grad_row(const floating* x_image, const floating* dy_row, floating* dx_image,
+                        const Window* g, Py_ssize_t h0, Py_ssize_t h1, Py_ssize_t width,
+                        bint tiled) noexcept nogil:
+    """One output row of windows, ``width`` channels of them (the pointers start at the
+    first channel): each window's dy goes to its first maxima, written to dx where
+    windows tile the image, added to it where they may overlap.
+
+    Window by window (a row of one block at a time read x's pixels in parts, and ran
+    1.5x slower from memory), in blocks of MAX_GRAD_BLOCK channels. Channels past the
+    last whole block go in one more block that ends at the last channel and overlaps
+    the one before: its overlapped lanes write what that block wrote where windows
+    tile, and add +0.0 elsewhere. Fewer channels than a block go through memory."""
+    cdef:
+        Py_ssize_t ow, w0, w1, ih, iw, j, at, b, c, done
+        Py_ssize_t row_step = g.in_w * g.in_c, pixel_step = g.in_c
+        Py_ssize_t n_blocks = (width + MAX_GRAD_BLOCK - 1) // MAX_GRAD_BLOCK
+        floating best_t[MAX_GRAD_BLOCK]   # the maxima's places in the window, row-major
+        floating best[MAX_GRAD_BLOCK]
+        floating d[MAX_GRAD_BLOCK]
+        floating t, v
+        bint take
+        const floating* x_window
+        floating* dx_window
+        const char* ahead
+        Py_ssize_t ahead_w
+        # The channels of the stride_w pixels a window ahead adds to the last.
+        Py_ssize_t ahead_bytes = ((g.stride_w - 1) * pixel_step + width) * sizeof(floating)
+    for ow in range(g.out_w):
+        _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
+        ahead_w = (ow + MAX_GRAD_PREFETCH_WINDOWS) * g.stride_w - g.pad_left + g.k_w - g.stride_w
+        if 0 <= ahead_w and ahead_w + g.stride_w <= g.in_w:
+            for ih in range(h0, h1):
+                ahead = <const char*> (x_image + ih * row_step + ahead_w * pixel_step)
+                for j in range(0, ahead_bytes, 64):
+                    fc_prefetch(ahead + j)
+        if width < MAX_GRAD_BLOCK:
+            at = h0 * row_step + w0 * pixel_step
+            _max_grad_channels(x_image + at, dy_row + ow * g.in_c, dx_image + at, width,
+                               h1 - h0, w1 - w0, row_step, pixel_step, tiled)
+            continue
+        for b in range(n_blocks):
+            c = min(b * MAX_GRAD_BLOCK, width - MAX_GRAD_BLOCK)
+            done = b * MAX_GRAD_BLOCK - c   # lanes the block before took (the last block)
+            x_window = x_image + h0 * row_step + w0 * pixel_step + c
+            dx_window = dx_image + h0 * row_step + w0 * pixel_step + c
+            for j in range(MAX_GRAD_BLOCK):
+                best[j] = x_window[j]
+                best_t[j] = 0
+            # The first maximum in row-major order wins: only a strictly greater value
+            # replaces it, and a NaN replaces a number but not an earlier NaN. Selects,
+            # not branches, so that the channel loop vectorizes; the winner is kept as its
+            # place t in the window, a float like the values, so that every select is on
+            # float lanes (int offsets cost AVX2 conversions).
+            t = 0
+            for ih in range(h1 - h0):
+                for iw in range(w1 - w0):
+                    at = ih * row_step + iw * pixel_step
+                    for j in range(MAX_GRAD_BLOCK):
+                        v = x_window[at + j]
+                        take = (v > best[j]) | ((v != v) & (best[j] == best[j]))
+                        best[j] = v if take else best[j]
+                        best_t[j] = t if take else best_t[j]
+                    t += 1
+            if tiled or done == 0:
+                for j in range(MAX_GRAD_BLOCK):
+                    d[j] = dy_row[ow * g.in_c + c + j]
+            else:
+                for j in range(MAX_GRAD_BLOCK):
+                    d[j] = dy_row[ow * g.in_c + c + j] if j >= done else 0
+            # Every pixel of the window takes dy where it is the maximum, and +0.0 (which
+            # changes no sum: dx never holds -0.0) elsewhere: whole vectors, where a
+            # scatter to the maxima ran one lane at a time.
+            t = 0
+            for ih in range(h1 - h0):
+                for iw in range(w1 - w0):
+                    at = ih * row_step + iw * pixel_step
+                    if tiled:
+                        for j in range(MAX_GRAD_BLOCK):
+                            dx_window[at + j] = d[j] if best_t[j] == t else 0
+                    else:
+                        for j in range(MAX_GRAD_BLOCK):
+                            dx_window[at + j] += d[j] if best_t[j] == t else 0
+                    t += 1
+
+
 cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, Window* g,
-                          Py_ssize_t item, Py_ssize_t n_blocks, bint take_max) noexcept nogil:
-    """dx[n, :, :, c0:c1] for one (image, channel block) work item.
+                          Py_ssize_t item, Py_ssize_t n_parts, Py_ssize_t part_channels,
+                          bint take_max) noexcept nogil:
+    """dx[n, :, :, c0:c1] for one (image, part of the channels) work item.
 
     Output row by output row: the dx rows a row's windows reach first are zeroed just
     before, so that they are still in cache when the windows add to them (zeroing the
     whole image first sent it to memory and back)."""
     cdef:
-        Py_ssize_t n = item // n_blocks
-        Py_ssize_t c0 = (item % n_blocks) * GRAD_BLOCK
-        Py_ssize_t width = min(<Py_ssize_t> GRAD_BLOCK, g.in_c - c0)
-        Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset, at, zeroed = 0
+        Py_ssize_t n = item // n_parts
+        Py_ssize_t c0 = (item % n_parts) * part_channels
+        Py_ssize_t width = min(part_channels, g.in_c - c0)
+        Py_ssize_t ih, iw, oh, ow, h0, h1, w0, w1, j, offset, zeroed = 0
         # Windows that tile the image (2x2 stride 2 on an even size): every dx value is
         # in one window, which writes it; nothing to zero, nothing to add to.
         bint tiled = (g.stride_h == g.k_h and g.stride_w == g.k_w
                       and (g.out_h - 1) * g.stride_h - g.pad_top + g.k_h >= g.in_h
                       and (g.out_w - 1) * g.stride_w - g.pad_left + g.k_w >= g.in_w)
-        floating best_t[GRAD_BLOCK]   # the maxima's places in the window, row-major
-        floating best[GRAD_BLOCK]
-        floating t
-        floating v, scale
-        bint take
+        floating scale
         const floating* dy_px
-        const floating* x_window
+        const floating* dy_row
         const floating* x_image = x + pixel_offset(g, n, 0, 0) + c0
         floating* dx_image = dx + pixel_offset(g, n, 0, 0) + c0
-        floating* dx_window
     for oh in range(g.out_h):
         _clip(oh, g.stride_h, g.pad_top, g.k_h, g.in_h, &h0, &h1)
         while zeroed < h1 and not tiled:
             _zero_row(dx_image, g, zeroed, width)
             zeroed += 1
+        dy_row = dy + (n * g.out_h + oh) * g.out_w * g.in_c + c0
+        if take_max:
+            _max_grad_row(x_image, dy_row, dx_image, g, h0, h1, width, tiled)
+            continue
+        # The forward pass computes scale * sum over the real pixels, so each real
+        # pixel's gradient is scale * dy.
         for ow in range(g.out_w):
             _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
-            dy_px = dy + ((n * g.out_h + oh) * g.out_w + ow) * g.in_c + c0
-            if take_max:
-                x_window = x_image + pixel_offset(g, 0, h0, w0)
-                dx_window = dx_image + pixel_offset(g, 0, h0, w0)
-                for j in range(width):
-                    best[j] = x_window[j]
-                    best_t[j] = 0
-                # The first maximum in row-major order wins: only a strictly greater
-                # value replaces it, and a NaN replaces a number but not an earlier NaN.
-                # Selects, not branches, so that the channel loop vectorizes; the winner
-                # is kept as its place t in the window, a float like the values, so that
-                # every select is on float lanes (int offsets cost AVX2 conversions).
-                t = 0
-                for ih in range(h1 - h0):
-                    for iw in range(w1 - w0):
-                        at = (ih * g.in_w + iw) * g.in_c
+            dy_px = dy_row + ow * g.in_c
+            scale = 1.0 / ((h1 - h0) * (w1 - w0))
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    offset = pixel_offset(g, 0, ih, iw)
+                    if tiled:
                         for j in range(width):
-                            v = x_window[at + j]
-                            take = (v > best[j]) | ((v != v) & (best[j] == best[j]))
-                            best[j] = v if take else best[j]
-                            best_t[j] = t if take else best_t[j]
-                        t += 1
-                # Every pixel of the window takes dy where it is the maximum, and +0.0
-                # (which changes no sum: dx never holds -0.0) elsewhere: whole vectors,
-                # where a scatter to the maxima ran one lane at a time.
-                t = 0
-                for ih in range(h1 - h0):
-                    for iw in range(w1 - w0):
-                        at = (ih * g.in_w + iw) * g.in_c
-                        if tiled:
-                            for j in range(width):
-                                dx_window[at + j] = dy_px[j] if best_t[j] == t else 0
-                        else:
-                            for j in range(width):
-                                dx_window[at + j] += dy_px[j] if best_t[j] == t else 0
-                        t += 1
-            else:
-                # The forward pass computes scale * sum over the real pixels, so each
-                # real pixel's gradient is scale * dy.
-                scale = 1.0 / ((h1 - h0) * (w1 - w0))
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        offset = pixel_offset(g, 0, ih, iw)
-                        if tiled:
-                            for j in range(width):
-                                dx_image[offset + j] = dy_px[j] * scale
-                        else:
-                            for j in range(width):
-                                dx_image[offset + j] += dy_px[j] * scale
+                            dx_image[offset + j] = dy_px[j] * scale
+                    else:
+                        for j in range(width):
+                            dx_image[offset + j] += dy_px[j] * scale
     while zeroed < g.in_h and not tiled:
         _zero_row(dx_image, g, zeroed, width)
         zeroed += 1
@@ -1613,44 +1710,51 @@ cdef void _pool_grad_item(const floating* x, const floating* dy, floating* dx, W
 
 cdef int _pool_grad(const floating* x, const floating[:, :, :, ::1] dy,
                     floating[:, :, :, ::1] dx, tuple pool_size, tuple stride,
-                    tuple pad_top_left, int n_threads, bint take_max) except -1:
+                    tuple pad_top_left, int n_threads, Py_ssize_t part_channels,
+                    bint take_max) except -1:
     cdef Window g = make_window(dx.shape, dy.shape, pool_size, stride, (1, 1), pad_top_left, 1)
     check_pool_contract(&g)
-    if dx.shape[0] != dy.shape[0] or n_threads < 1:
-        raise ValueError("kernel contract: dx and dy batch sizes differ, or n_threads < 1")
+    if dx.shape[0] != dy.shape[0] or n_threads < 1 or part_channels < 1:
+        raise ValueError("kernel contract: dx and dy batch sizes differ, n_threads < 1 or "
+                         "part_channels < 1")
     if take_max and min(g.k_h, g.in_h) * min(g.k_w, g.in_w) >= 2**24:
         # The maxima's places in a window are floats (see _pool_grad_item), exact
         # below 2**24 (float32's integers): a window of 4096 x 4096 pixels or more.
         raise ValueError("max_pool2d_grad: pool_size covers 2**24 pixels or more of the "
                          "image; pool in parts")
-    cdef Py_ssize_t n_blocks = (g.in_c + GRAD_BLOCK - 1) // GRAD_BLOCK
+    cdef Py_ssize_t n_parts = (g.in_c + part_channels - 1) // part_channels
     cdef Py_ssize_t item
-    if g.batch * n_blocks == 0:
+    if g.batch * n_parts == 0:
         return 0
     with nogil:
-        for item in prange(g.batch * n_blocks, num_threads=n_threads, schedule="dynamic"):
-            _pool_grad_item(x, &dy[0, 0, 0, 0], &dx[0, 0, 0, 0], &g, item, n_blocks, take_max)
+        for item in prange(g.batch * n_parts, num_threads=n_threads, schedule="dynamic"):
+            _pool_grad_item(x, &dy[0, 0, 0, 0], &dx[0, 0, 0, 0], &g, item, n_parts,
+                            part_channels, take_max)
     return 0
 
 
 def max_pool2d_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
                     floating[:, :, :, ::1] dx, tuple pool_size, tuple stride,
-                    tuple pad_top_left, int n_threads):
-    """dx = each window's dy sent to its first maximum (NaN counts as the maximum)."""
+                    tuple pad_top_left, int n_threads, Py_ssize_t part_channels):
+    """dx = each window's dy sent to its first maximum (NaN counts as the maximum); the
+    work items are images' parts of ``part_channels`` channels."""
     if (x.shape[0] != dx.shape[0] or x.shape[1] != dx.shape[1] or x.shape[2] != dx.shape[2]
             or x.shape[3] != dx.shape[3]):
         raise ValueError("kernel contract: x and dx shapes differ")
     if x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3] == 0:
         return
-    _pool_grad(&x[0, 0, 0, 0], dy, dx, pool_size, stride, pad_top_left, n_threads, True)
+    _pool_grad(&x[0, 0, 0, 0], dy, dx, pool_size, stride, pad_top_left, n_threads,
+               part_channels, True)
 
 
 def avg_pool2d_grad(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
-                    tuple pool_size, tuple stride, tuple pad_top_left, int n_threads):
+                    tuple pool_size, tuple stride, tuple pad_top_left, int n_threads,
+                    Py_ssize_t part_channels):
     """dx = each window's dy shared equally among its real pixels."""
     if dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3] == 0:
         return
-    _pool_grad(&dx[0, 0, 0, 0], dy, dx, pool_size, stride, pad_top_left, n_threads, False)
+    _pool_grad(&dx[0, 0, 0, 0], dy, dx, pool_size, stride, pad_top_left, n_threads,
+               part_channels, False)
 
 
 cdef enum:
