@@ -216,11 +216,15 @@ PHASE_MAX_TAPS = 32
 
 # The phase kernel reuses a slice of the kernel (in L1) across one row of a phase's
 # pixels, and reads dy's channels for each: it wins when a phase row has at least
-# C_out / PHASE_DY_CHANNELS_PER_PIXEL pixels. Measured against the GEMM + col2im, 2
-# threads, float32, AVX-512, in one process: 1.1-1.5x with 28-56 pixels a phase row
-# and 64-256 dy channels (ResNet's 3x3 s2, U-Net and DCGAN decoders), 1.09x with 8 and
-# 64; 0.90x with 14 and 256, 0.60x with 8 and 256, 0.42x with 7 and 512.
-PHASE_DY_CHANNELS_PER_PIXEL = 16
+# C_out / PHASE_DY_CHANNELS_PER_PIXEL pixels. Against the GEMM + col2im, 2 threads,
+# float32, AVX-512, in one process, as PyTorch's time over each: on an Emerald Rapids
+# Xeon, 1.1-1.5x with 28-56 pixels a phase row and 64-256 dy channels, but 0.60x with
+# 8 and 256 and 0.42x with 7 and 512 (16 here then). On the AMD EPYC (Zen 5) the
+# benchmarks now run on, OpenBLAS's GEMM + col2im ran 0.46-0.56x PyTorch on every wide
+# layer, and the phase kernel 0.79-0.85x with 7-14 pixels and 256-512 dy channels
+# (ResNet's 28x28x128 and 14x14x256 s2, DCGAN's 4x4x128x256) and 1.48x on ResNet's
+# 1x1 256->512 s2 (28 pixels, 512 channels).
+PHASE_DY_CHANNELS_PER_PIXEL = 128
 
 
 # Narrow maps go to the GEMM + col2im kernel. Measured in one process, interleaved, 2

@@ -142,14 +142,15 @@ def test_the_phase_kernel_refuses_what_it_cannot_block():
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, method", [
     ((4, 56, 56, 64), (3, 3, 64, 128), {"stride": 2, "padding": "same"}, "direct"),
     ((2, 56, 56, 32), (3, 3, 32, 64), {"stride": 2, "padding": 1}, "direct"),
-    ((8, 14, 14, 256), (3, 3, 256, 512), {"stride": 2, "padding": "same"}, "kernel"),
+    ((8, 14, 14, 256), (3, 3, 256, 512), {"stride": 2, "padding": "same"}, "direct"),
+    ((8, 6, 6, 64), (3, 3, 64, 512), {"stride": 2, "padding": "same"}, "kernel"),
     ((2, 56, 56, 48), (3, 3, 48, 64), {"stride": 2, "padding": 1}, "kernel"),
     ((2, 56, 56, 64), (3, 3, 64, 64), {"padding": 1}, "phases"),
 ])
 def test_the_plan_takes_the_phase_kernel_for_long_phase_rows(x_shape, w_shape, kwargs,
                                                               method):
-    """With AVX-512's 64-channel blocks: stride 2 on 56-wide maps takes the phase
-    kernel; 7-pixel phase rows with 512 dy channels, and channels that are not whole
+    """With AVX-512's 64-channel blocks: stride 2 on 56- and 14-wide maps takes the phase
+    kernel; 3-pixel phase rows with 512 dy channels, and channels that are not whole
     half blocks, take the GEMM + col2im; stride 1 takes conv2d's phases."""
     from fastconv.grad import _most_phase_taps
     window = conv_window(x_shape[1:3], w_shape[:2], kwargs.get("stride", 1), 1,
