@@ -390,3 +390,31 @@ def test_grad_input_phase_kernel_of_every_build(grad_build, x_shape, w_shape, kw
                                               window.stride, window.dilation,
                                               window.pad_top_left, bias.astype(dtype), 2)
     assert_close(got, expected, dtype, n_terms=w.size + 1)
+
+
+# max_pool2d_grad's register blocks (32 channels) and the memory path below them, on
+# every build: windows that tile the image and windows that overlap, a last block that
+# overlaps the one before, an image's channels in parts (part_channels), NaN and ties.
+POOL_GRAD_CASES = [
+    ((2, 6, 8, 45), 2, 2, "valid", 45),
+    ((1, 9, 7, 70), 3, 2, "same", 70),
+    ((1, 8, 8, 100), 2, 2, "valid", 32),
+    ((2, 7, 9, 5), 3, 1, "same", 5),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, pool, stride, padding, part_channels", POOL_GRAD_CASES)
+def test_max_pool2d_grad_of_every_build(grad_build, x_shape, pool, stride, padding,
+                                        part_channels, dtype):
+    from fastconv._geometry import pool_window
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 4, x_shape).astype(float)
+    x[rng.random(x_shape) < 0.1] = np.nan
+    dy = randn(rng, reference.max_pool2d(x, pool, stride=stride, padding=padding).shape)
+    expected = reference.max_pool2d_grad(x, dy, pool, stride=stride, padding=padding)
+    window = pool_window(x_shape[1:3], pool, stride, padding)
+    got = np.full(x_shape, np.nan, dtype)
+    GRAD[grad_build].max_pool2d_grad(x.astype(dtype), dy.astype(dtype), got, window.size,
+                                     window.stride, window.pad_top_left, 2, part_channels)
+    assert_close(got, expected, dtype, n_terms=pool * pool)
