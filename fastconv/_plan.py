@@ -215,15 +215,18 @@ def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups:
 PHASE_MAX_TAPS = 32
 
 # The phase kernel reuses a slice of the kernel (in L1) across one row of a phase's
-# pixels, and reads dy's channels for each: it wins when a phase row has at least
-# C_out / PHASE_DY_CHANNELS_PER_PIXEL pixels. Against the GEMM + col2im, 2 threads,
-# float32, AVX-512, in one process, as PyTorch's time over each: on an Emerald Rapids
-# Xeon, 1.1-1.5x with 28-56 pixels a phase row and 64-256 dy channels, but 0.60x with
-# 8 and 256 and 0.42x with 7 and 512 (16 here then). On the AMD EPYC (Zen 5) the
-# benchmarks now run on, OpenBLAS's GEMM + col2im ran 0.46-0.56x PyTorch on every wide
-# layer, and the phase kernel 0.79-0.85x with 7-14 pixels and 256-512 dy channels
-# (ResNet's 28x28x128 and 14x14x256 s2, DCGAN's 4x4x128x256) and 1.48x on ResNet's
-# 1x1 256->512 s2 (28 pixels, 512 channels).
+# pixels, and reads dy's channels for each: it runs when a phase row has at least
+# C_out / PHASE_DY_CHANNELS_PER_PIXEL pixels, else the GEMM + col2im does. 2 threads,
+# float32, AVX-512, in one process:
+# - Emerald Rapids Xeon, the phase kernel's speed over the GEMM's: 1.1-1.5x with 28-56
+#   pixels a phase row and 64-256 dy channels, but 0.60x with 8 and 256 and 0.42x with
+#   7 and 512 (the constant was 16 then).
+# - AMD EPYC (Zen 5), where the benchmarks now run, against PyTorch: the GEMM + col2im
+#   0.46-0.56x on every wide layer; the phase kernel 0.79-0.95x with 7-14 pixels and
+#   256-512 dy channels (ResNet's 28x28x128 and 14x14x256 s2, DCGAN's 4x4x128x256) and
+#   1.3-1.5x on ResNet's 1x1 256->512 s2 (28 pixels, 512 channels).
+# Tuned for the second: on the first, layers between C_out / 16 and C_out / 128 pixels
+# a phase row run slower than they did.
 PHASE_DY_CHANNELS_PER_PIXEL = 128
 
 
@@ -453,10 +456,10 @@ POOL_GRAD_BLOCK = 32
 
 def pool_grad_plan(x_shape: tuple[int, ...], out_hw: tuple[int, int], pool: tuple[int, int],
                    workers: Optional[int] = None) -> PoolGradPlan:
-    """Threads, and the channels of a work item: all of an image's where there are images
-    enough for the threads, since an item that reads part of each pixel leaves the rest
-    of its cache lines to another item (96 channels as 64 + 32 ran 1.3x slower from
-    memory); else parts of whole register blocks, at least two items a thread."""
+    """Threads, and the channels of a work item: all of an image's where there are two
+    images a thread, since an item that reads part of each pixel leaves the rest of its
+    cache lines to another item (96 channels as 64 + 32 ran 1.3x slower from memory);
+    else parts of whole register blocks, up to two items a thread."""
     batch, _, _, channels = x_shape
     work = 2 * math.prod(x_shape) + batch * out_hw[0] * out_hw[1] * channels * pool[0] * pool[1]
     blocks = -(-channels // POOL_GRAD_BLOCK)

@@ -439,8 +439,8 @@ POOL_CASES = [
     ((1, 6, 6, 64), {"pool_size": 3, "stride": 1, "padding": 1}),
     ((2, 7, 7, 5), {"pool_size": 2, "padding": "same"}),
     # Register blocks of max_pool2d_grad (32 channels): whole ones, and a last one that
-    # overlaps the one before, where windows tile the image and where they overlap; one
-    # image's channels split among work items.
+    # overlaps the one before, where windows tile the image and where they overlap
+    # (test_simd_variants splits an image's channels among work items).
     ((2, 6, 8, 45), {}),
     ((1, 9, 7, 70), {"pool_size": 3, "stride": 2, "padding": "same"}),
     ((1, 4, 6, 100), {}),
@@ -935,3 +935,17 @@ def test_signatures_are_the_issues(fn, signature):
               for p in inspect.signature(fn).parameters.values()]
     assert str(inspect.Signature(params)) == signature
     assert fn.__name__ in fastconv.__all__
+
+
+def test_max_pool2d_grad_is_the_same_bits_on_any_thread_count(rng):
+    """Two threads split one image's channels into parts (pool_grad_plan), one thread
+    takes them whole: every value is the same."""
+    from fastconv._plan import pool_grad_plan
+    x = rng.integers(0, 5, (1, 64, 64, 100)).astype(np.float32)
+    dy = randn(rng, (1, 22, 22, 100)).astype(np.float32)
+    assert pool_grad_plan(x.shape, (22, 22), (3, 3), 2).part_channels < 100
+    one = fastconv.max_pool2d_grad(x, dy, 3, padding="same", workers=1)
+    two = fastconv.max_pool2d_grad(x, dy, 3, padding="same", workers=2)
+    np.testing.assert_array_equal(one, two)
+    assert_close(two, reference.max_pool2d_grad(x, dy, 3, padding="same"), np.float32,
+                 n_terms=9)

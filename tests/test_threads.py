@@ -158,6 +158,7 @@ LONG_CALLS = {
     "conv2d direct": lambda n: (lambda x=np.ones((n, 64, 64, 64), np.float32),
                                 w=np.ones((3, 3, 64, 64), np.float32):
                                 fastconv.conv2d(x, w, method="direct", workers=1)),
+    # 64 channels: with 32, 256 images (the batch cap) took 0.25 s on a Zen 5 machine.
     "conv2d im2col": lambda n: (lambda x=np.ones((n, 64, 64, 64), np.float32),
                                 w=np.ones((3, 3, 64, 64), np.float32):
                                 fastconv.conv2d(x, w, method="im2col", workers=1)),

@@ -21,8 +21,8 @@ in chunk order. The result is therefore the same bits on any number of threads.
 Depthwise layers' input gradient has no matrix product worth a BLAS call: it runs a
 direct loop over channels.
 
-Pooling gradients own (image, channel block) pairs, so windows that overlap add up
-without two threads touching one value.
+Pooling gradients own (image, part of the channels) pairs (_plan.pool_grad_plan), so
+windows that overlap add up without two threads touching one value.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -1526,8 +1526,8 @@ cdef inline void _zero_row(floating* dx_image, const Window* g, Py_ssize_t ih,
 # Channels per register block of max_pool2d_grad: a block's maxima and their places
 # stay in registers over the window (fixed-size arrays, as _pool.pyx's POOL_BLOCK), where
 # the item's whole channel width went through memory, each tap's compare waiting on the
-# last tap's store (0.4 ms against PyTorch's 0.23 on (64,26,26,32) 2x2). Only images of
-# fewer channels than a block go the memory way.
+# last tap's store (0.4 ms against PyTorch's 0.23 on (64,26,26,32) 2x2). Only work
+# items of fewer channels than a block go the memory way.
 cdef enum:
     MAX_GRAD_BLOCK = 32
     # Windows ahead whose new columns of x are prefetched: the blocks waited on x's loads
@@ -1535,7 +1535,7 @@ cdef enum:
     MAX_GRAD_PREFETCH_WINDOWS = 4
 
 
-cdef inline void _max_grad_channels(const floating* x_window, const floating* dy_px,
+cdef inline void _max_grad_window_narrow(const floating* x_window, const floating* dy_px,
                                     floating* dx_window, Py_ssize_t width, Py_ssize_t rows,
                                     Py_ssize_t cols, Py_ssize_t row_step,
                                     Py_ssize_t pixel_step, bint tiled) noexcept nogil:
@@ -1584,36 +1584,42 @@ cdef void _max_grad_row(const floating* x_image, const floating* dy_row, floatin
     the one before: its overlapped lanes write what that block wrote where windows
     tile, and add +0.0 elsewhere. Fewer channels than a block go through memory."""
     cdef:
-        Py_ssize_t ow, w0, w1, ih, iw, j, at, b, c, done
+        Py_ssize_t ow, w0, w1, ih, iw, j, at, b, c, overlap
         Py_ssize_t row_step = g.in_w * g.in_c, pixel_step = g.in_c
         Py_ssize_t n_blocks = (width + MAX_GRAD_BLOCK - 1) // MAX_GRAD_BLOCK
         floating best_t[MAX_GRAD_BLOCK]   # the maxima's places in the window, row-major
         floating best[MAX_GRAD_BLOCK]
-        floating d[MAX_GRAD_BLOCK]
+        floating dy_block[MAX_GRAD_BLOCK]
         floating t, v
         bint take
         const floating* x_window
         floating* dx_window
         const char* ahead
+        const char* ahead_end
         Py_ssize_t ahead_w
-        # The channels of the stride_w pixels a window ahead adds to the last.
+        # From the first pixel a window ahead adds to the window before it (with stride
+        # <= pool) to the item's last channel of stride_w pixels on.
         Py_ssize_t ahead_bytes = ((g.stride_w - 1) * pixel_step + width) * sizeof(floating)
     for ow in range(g.out_w):
         _clip(ow, g.stride_w, g.pad_left, g.k_w, g.in_w, &w0, &w1)
         ahead_w = (ow + MAX_GRAD_PREFETCH_WINDOWS) * g.stride_w - g.pad_left + g.k_w - g.stride_w
         if 0 <= ahead_w and ahead_w + g.stride_w <= g.in_w:
             for ih in range(h0, h1):
+                # Whole cache lines, from the one that holds the range's first byte.
                 ahead = <const char*> (x_image + ih * row_step + ahead_w * pixel_step)
-                for j in range(0, ahead_bytes, 64):
-                    fc_prefetch(ahead + j)
+                ahead_end = ahead + ahead_bytes
+                ahead = <const char*> (<size_t> ahead & ~(<size_t> 63))
+                while ahead < ahead_end:
+                    fc_prefetch(ahead)
+                    ahead += 64
         if width < MAX_GRAD_BLOCK:
             at = h0 * row_step + w0 * pixel_step
-            _max_grad_channels(x_image + at, dy_row + ow * g.in_c, dx_image + at, width,
+            _max_grad_window_narrow(x_image + at, dy_row + ow * g.in_c, dx_image + at, width,
                                h1 - h0, w1 - w0, row_step, pixel_step, tiled)
             continue
         for b in range(n_blocks):
             c = min(b * MAX_GRAD_BLOCK, width - MAX_GRAD_BLOCK)
-            done = b * MAX_GRAD_BLOCK - c   # lanes the block before took (the last block)
+            overlap = b * MAX_GRAD_BLOCK - c   # lanes the block before took (the last block)
             x_window = x_image + h0 * row_step + w0 * pixel_step + c
             dx_window = dx_image + h0 * row_step + w0 * pixel_step + c
             for j in range(MAX_GRAD_BLOCK):
@@ -1634,12 +1640,12 @@ cdef void _max_grad_row(const floating* x_image, const floating* dy_row, floatin
                         best[j] = v if take else best[j]
                         best_t[j] = t if take else best_t[j]
                     t += 1
-            if tiled or done == 0:
+            if tiled or overlap == 0:
                 for j in range(MAX_GRAD_BLOCK):
-                    d[j] = dy_row[ow * g.in_c + c + j]
+                    dy_block[j] = dy_row[ow * g.in_c + c + j]
             else:
                 for j in range(MAX_GRAD_BLOCK):
-                    d[j] = dy_row[ow * g.in_c + c + j] if j >= done else 0
+                    dy_block[j] = dy_row[ow * g.in_c + c + j] if j >= overlap else 0
             # Every pixel of the window takes dy where it is the maximum, and +0.0 (which
             # changes no sum: dx never holds -0.0) elsewhere: whole vectors, where a
             # scatter to the maxima ran one lane at a time.
@@ -1649,10 +1655,10 @@ cdef void _max_grad_row(const floating* x_image, const floating* dy_row, floatin
                     at = ih * row_step + iw * pixel_step
                     if tiled:
                         for j in range(MAX_GRAD_BLOCK):
-                            dx_window[at + j] = d[j] if best_t[j] == t else 0
+                            dx_window[at + j] = dy_block[j] if best_t[j] == t else 0
                     else:
                         for j in range(MAX_GRAD_BLOCK):
-                            dx_window[at + j] += d[j] if best_t[j] == t else 0
+                            dx_window[at + j] += dy_block[j] if best_t[j] == t else 0
                     t += 1
 
 
@@ -1718,7 +1724,7 @@ cdef int _pool_grad(const floating* x, const floating[:, :, :, ::1] dy,
         raise ValueError("kernel contract: dx and dy batch sizes differ, n_threads < 1 or "
                          "part_channels < 1")
     if take_max and min(g.k_h, g.in_h) * min(g.k_w, g.in_w) >= 2**24:
-        # The maxima's places in a window are floats (see _pool_grad_item), exact
+        # The maxima's places in a window are floats (see _max_grad_row), exact
         # below 2**24 (float32's integers): a window of 4096 x 4096 pixels or more.
         raise ValueError("max_pool2d_grad: pool_size covers 2**24 pixels or more of the "
                          "image; pool in parts")
