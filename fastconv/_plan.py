@@ -183,36 +183,29 @@ def _blas_worthy(w_shape: tuple[int, ...], groups: int) -> bool:
 
 
 def grad_input_method(stride: tuple[int, int], w_shape: tuple[int, ...], groups: int,
-                      in_w: int, phase_channels: int = 0,
-                      phase_taps: int = 0) -> str:
+                      in_w: int, phase_channels: int = 0) -> str:
     """How conv2d_grad_input runs. Unit stride: "phases", one conv2d with the kernel
     reversed, on conv2d's tuned kernels (the gradient is then as fast as the forward
     pass), unless that conv2d would have few output channels (the forward input's
     channels: on MNIST's 3x3x1x32 it ran 20x slower than _grad's GEMM + col2im).
     Stride > 1: "direct", _grad's phase kernel on conv2d's register blocks, when the
-    layer has one group, its input channels come in multiples of ``phase_channels``
-    (half a register block of this build and dtype; 0: none) and no stride phase has
-    more than PHASE_MAX_TAPS of the kernel's taps (``phase_taps``, the most any has).
-    Otherwise "kernel", _grad's GEMM + col2im. Depthwise layers (one input channel a
-    group) always take the kernel's gather loop (fc_depthwise_gather): at stride 1, 2
-    threads, it ran 1.0-1.3x the phase conv2d on AVX-512 and 1.0-1.8x on AVX2
-    (MobileNet's 3x3 128, 5x5 256, 3x3 576), and its phases at stride 2 are tiny
-    convolutions.
+    layer has one group and its input channels come in multiples of ``phase_channels``
+    (half a register block of this build and dtype; 0: none). Otherwise "kernel",
+    _grad's GEMM + col2im. Depthwise layers (one input channel a group) always take
+    the kernel's gather loop (fc_depthwise_gather): at stride 1, 2 threads, it ran
+    1.0-1.3x the phase conv2d on AVX-512 and 1.0-1.8x on AVX2 (MobileNet's 3x3 128,
+    5x5 256, 3x3 576), and its phases at stride 2 are tiny convolutions.
     """
     cin_per_group = w_shape[2]
     if groups > 1 and cin_per_group == 1:
         return "kernel"
     if tuple(stride) != (1, 1):
         direct = (groups == 1 and phase_channels > 0 and cin_per_group % phase_channels == 0
-                  and 0 < phase_taps <= PHASE_MAX_TAPS
                   and w_shape[3] <= PHASE_DY_CHANNELS_PER_PIXEL * (in_w // stride[1]))
         return "direct" if direct else "kernel"
     wide = cin_per_group >= MIN_PHASE_OUTPUT_CHANNELS and in_w >= MIN_PHASE_WIDTH
     return "phases" if wide else "kernel"
 
-
-# The phase kernel's border blocks gather a phase's taps as runs, at most this many.
-PHASE_MAX_TAPS = 32
 
 # The phase kernel reuses a slice of the kernel (in L1) across one row of a phase's
 # pixels, and reads dy's channels for each: it runs when a phase row has at least

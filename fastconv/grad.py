@@ -138,11 +138,10 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
         n_groups //= merged
     if method is None:
         method = grad_input_method(window.stride, w.shape, n_groups, dx_shape[2],
-                                   _phase_channels(dtype),
-                                   _most_phase_taps(window, dx_shape[1:3], w.shape))
+                                   _phase_channels(dtype))
         if method == "direct" and not np.isfinite(w).all():
-            # The phase kernel's border blocks read a zero pixel for taps outside dy,
-            # and 0 * inf is nan; the GEMM + col2im multiplies real dy values only.
+            # The phase kernel reads zeros around a copy of dy for taps outside it, and
+            # 0 * inf is nan; the GEMM + col2im multiplies real dy values only.
             method = "kernel"
     if dy4.size == 0:  # no output channels (or no images): nothing flows back
         target4[...] = 0
@@ -182,16 +181,6 @@ def _phase_channels(dtype: np.dtype) -> int:
     if level != "avx512":
         return 0
     return int(kernels.PHASE_CHANNELS_F32 if dtype == np.float32 else kernels.PHASE_CHANNELS_F64)
-
-
-def _most_phase_taps(window: Window, in_hw: tuple[int, ...], w_shape: tuple[int, ...]) -> int:
-    """The most kernel taps any stride phase of dx reads (``adjoint_phases``)."""
-    (in_h, in_w), (out_h, out_w) = in_hw, window.out_hw
-    rows = adjoint_phases(in_h, out_h, w_shape[0], window.stride[0], window.dilation[0],
-                          window.pads[0][0])
-    cols = adjoint_phases(in_w, out_w, w_shape[1], window.stride[1], window.dilation[1],
-                          window.pads[1][0])
-    return max(len(r.taps) for r in rows) * max(len(c.taps) for c in cols)
 
 
 def _block_diagonal(w: np.ndarray, groups: int, merged: int) -> np.ndarray:

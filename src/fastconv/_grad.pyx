@@ -426,39 +426,25 @@ cdef extern from "fastconv_microkernel.h" nogil:
     void taps_narrow_f64 "fc_taps_narrow_f64"(const double** x_pixels,
         const Py_ssize_t* offsets, Py_ssize_t n_taps, const double* w, Py_ssize_t w_stride,
         const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
-    void gather_wide_f32 "fc_gather_wide_f32"(const float** x_pixels, const float** w_rows,
-        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
-        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
-    void gather_wide_f64 "fc_gather_wide_f64"(const double** x_pixels, const double** w_rows,
-        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
-        const double* init, Py_ssize_t init_stride, double* out, Py_ssize_t out_stride)
-    void gather_narrow_f32 "fc_gather_narrow_f32"(const float** x_pixels, const float** w_rows,
-        const Py_ssize_t* n_channels, Py_ssize_t n_runs, Py_ssize_t w_stride,
-        const float* init, Py_ssize_t init_stride, float* out, Py_ssize_t out_stride)
-    void gather_narrow_f64 "fc_gather_narrow_f64"(const double** x_pixels,
-        const double** w_rows, const Py_ssize_t* n_channels, Py_ssize_t n_runs,
-        Py_ssize_t w_stride, const double* init, Py_ssize_t init_stride, double* out,
-        Py_ssize_t out_stride)
 
 
 cdef enum:
-    PHASE_MAX_TAPS = 32         # a phase's kernel taps: a border block's gather runs
     PHASE_NARROW_PIXELS = 8     # the narrow block's pixels (fastconv_microkernel.h)
     PHASE_MAX_PIXELS = 16       # bounds both blocks' pixels
-    PHASE_SLICE_BYTES = 24 << 10  # weights an interior pass keeps in L1
-    PHASE_MAX_BLOCK = 64        # bounds a block's channels
+    # The packed kernel's rows a slice holds, in bytes: streamed from L2 as conv2d's
+    # AVX-512 blocks stream theirs. On 9 U-Net / DCGAN transposes (2 threads, one
+    # process, against PyTorch) 128 KiB ran 0-15% faster than 24 KiB slices kept in L1,
+    # which reload every block's sums 5 times as often; 256 and 512 KiB matched 128.
+    PHASE_SLICE_BYTES = 128 << 10
     # A work item's rows of one row phase, for phase rows of at most PHASE_SHORT_ROW
     # pixels: at least PHASE_BAND_PIXELS pixels of a column phase (so that each slice of
     # the kernel serves several blocks, and a 7-pixel row does not leave most of a block
-    # idle), at most PHASE_MAX_BAND rows.
-    PHASE_BAND_PIXELS = 48
+    # idle), at most PHASE_MAX_BAND rows. Longer rows go one at a time. Against 48 and
+    # 16, 96 and 32 ran 5-12% faster on 28- and 32-pixel phase rows (U-Net's 3x3s2
+    # 128->64, 256->128) and the same on the others; 64-144 and 32-64 all measured alike.
+    PHASE_BAND_PIXELS = 96
     PHASE_MAX_BAND = 16
-    # Longer phase rows go one at a time (_phase_band): 28 pixels ran 10% slower in
-    # bands of two, their blocks crossing rows, than alone.
-    PHASE_SHORT_ROW = 16
-    # The sums a band of short rows keeps (_phase_band_flat), in pixels: fewer than
-    # PHASE_BAND_PIXELS + a row (< PHASE_BAND_PIXELS), and a block's overhang.
-    PHASE_FLAT_PIXELS = 2 * PHASE_BAND_PIXELS + PHASE_MAX_PIXELS
+    PHASE_SHORT_ROW = 32
 
 
 # Channels the phase kernel's dx must come in multiples of: half a register block.
@@ -518,39 +504,12 @@ cdef inline void _phase_block(bint wide, const floating** x_pixels, const Py_ssi
             taps_narrow_f64(x_pixels, offsets, n_taps, w, w_stride, init, init_stride, out, out_stride)
 
 
-cdef inline void _phase_gather(bint wide, const floating** x_pixels, const floating** w_rows,
-                               const Py_ssize_t* n_channels, Py_ssize_t n_runs,
-                               Py_ssize_t w_stride, const floating* init,
-                               Py_ssize_t init_stride, floating* out,
-                               Py_ssize_t out_stride) noexcept nogil:
-    """The gather micro-kernel of the phase kernel's wide or narrow block."""
-    if floating is float:
-        if wide:
-            gather_wide_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
-        else:
-            gather_narrow_f32(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
-    else:
-        if wide:
-            gather_wide_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
-        else:
-            gather_narrow_f64(x_pixels, w_rows, n_channels, n_runs, w_stride, init, init_stride, out, out_stride)
-
-
-cdef inline void _interior_columns(const Py_ssize_t* cbase, Py_ssize_t tc, Py_ssize_t kp,
-                                   Py_ssize_t out_w, Py_ssize_t* k_lo,
-                                   Py_ssize_t* k_hi) noexcept nogil:
-    """The pixels [k_lo, k_hi) of a column phase (kp pixels, tc taps reading dy columns
-    cbase[j] + k) whose every tap reads inside dy."""
-    k_lo[0] = max(<Py_ssize_t> 0, -cbase[tc - 1]) if tc else 0
-    k_hi[0] = min(kp, out_w - cbase[0]) if tc else 0
-
-
 cdef inline bint _channel_block(Py_ssize_t channels_left, Py_ssize_t cout_block,
                                 Py_ssize_t itemsize, Py_ssize_t* nr, Py_ssize_t* mr,
                                 Py_ssize_t* slice_rows) noexcept nogil:
     """The register block for the dx channels left: wide (cout_block channels) while one
-    fits, else narrow (half of them); its pixels, and the kernel rows a slice keeps in
-    L1. True for a wide block."""
+    fits, else narrow (half of them); its pixels, and the kernel rows of a slice. True
+    for a wide block."""
     cdef bint wide = channels_left >= cout_block
     nr[0] = cout_block if wide else cout_block // 2
     mr[0] = WIDE_PIX_BLOCK if wide else PHASE_NARROW_PIXELS
@@ -558,157 +517,86 @@ cdef inline bint _channel_block(Py_ssize_t channels_left, Py_ssize_t cout_block,
     return wide
 
 
-cdef inline void _row_taps(const Py_ssize_t* rbase, Py_ssize_t tr, Py_ssize_t i,
-                           Py_ssize_t out_h, Py_ssize_t* a_lo, Py_ssize_t* a_hi) noexcept nogil:
-    """The row taps [a_lo, a_hi) of phase row i that read inside dy (base falls as the tap
-    index rises)."""
-    a_lo[0], a_hi[0] = 0, tr
-    while a_lo[0] < tr and rbase[a_lo[0]] + i >= out_h:
-        a_lo[0] += 1
-    while a_hi[0] > a_lo[0] and rbase[a_hi[0] - 1] + i < 0:
-        a_hi[0] -= 1
+cdef struct PaddedBand:
+    # A band's dy rows copied with zero borders (_padded_band), so that every tap of
+    # every block reads inside the copy: at most `rows` rows of `pitch` pixels, dy column
+    # 0 at pixel `left` of each.
+    Py_ssize_t rows, pitch, left
+
+
+cdef void _padded_band(const floating* dy, const Window* g, const PaddedBand* pad,
+                       Py_ssize_t n, Py_ssize_t oh_lo, Py_ssize_t n_rows,
+                       floating* band) noexcept nogil:
+    """Copy dy rows [oh_lo, oh_lo + n_rows) of image n into ``band`` (see PaddedBand),
+    rows outside dy as zeros."""
+    cdef Py_ssize_t j, oh, Cy = g.out_c
+    cdef floating* dst
+    for j in range(n_rows):
+        oh = oh_lo + j
+        dst = band + j * pad.pitch * Cy
+        if 0 <= oh < g.out_h:
+            memset(dst, 0, pad.left * Cy * sizeof(floating))
+            memcpy(dst + pad.left * Cy, dy + (n * g.out_h + oh) * g.out_w * Cy,
+                   g.out_w * Cy * sizeof(floating))
+            memset(dst + (pad.left + g.out_w) * Cy, 0,
+                   (pad.pitch - pad.left - g.out_w) * Cy * sizeof(floating))
+        else:
+            memset(dst, 0, pad.pitch * Cy * sizeof(floating))
+
+
+cdef inline void _copy_block_row(floating* dst, const floating* src, bint wide) noexcept nogil:
+    """Copy a register block's row of channels (wide: COUT_BLOCK, else half). The sizes
+    are constants, so the copy is a few vector moves: a memcpy of a run-time size became
+    `rep movsq`, which took 8% of a DCGAN layer's time."""
+    if floating is float:
+        if wide:
+            memcpy(dst, src, COUT_BLOCK_F32 * sizeof(float))
+        else:
+            memcpy(dst, src, COUT_BLOCK_F32 // 2 * sizeof(float))
+    else:
+        if wide:
+            memcpy(dst, src, COUT_BLOCK_F64 * sizeof(double))
+        else:
+            memcpy(dst, src, COUT_BLOCK_F64 // 2 * sizeof(double))
 
 
 cdef void _phase_band(const floating* dy, const floating* packed, const Py_ssize_t* tables,
                       const Py_ssize_t* phase_start, const floating* bias,
                       const floating* zeros, floating* dx, Window* g, AxisPhases* rows,
-                      AxisPhases* cols, Py_ssize_t n, Py_ssize_t pr, Py_ssize_t i0,
-                      Py_ssize_t i1, floating* tails) noexcept nogil:
+                      AxisPhases* cols, const PaddedBand* pad, Py_ssize_t n, Py_ssize_t pr,
+                      Py_ssize_t i0, Py_ssize_t i1, floating* sums,
+                      floating* band) noexcept nogil:
     """dx rows pr + stride_h * i of image n, for i in [i0, i1) (one row phase), = bias +
     their stride phases' taps of dy.
 
-    For each column phase and block of dx channels, the packed kernel goes in slices that
-    stay in L1, each over all the band's register blocks: MR pixels of one phase, written
-    stride_w pixels apart. Blocks with a tap outside dy (a row's ends) gather the slice's
-    taps as runs, the missing pixels from a zero pixel; a row's last, short block keeps
-    its sums in ``tails`` until its last slice. Every sum adds its taps in the packed
-    order, whatever the slicing."""
+    The rows' dy rows are first copied with zero borders into ``band`` (_padded_band), so
+    that every tap of every block reads inside the copy (``tables`` address it). Then,
+    for each column phase and block of dx channels, the packed kernel goes in slices,
+    each over all the band's register blocks: MR consecutive pixels of the phase, row
+    after row, so that a block may cross from one row to the next (a row of 7 pixels
+    does not leave most of a 6-pixel block idle). A whole block within one row sums in
+    place in dx, its pixels stride_w apart; the others (crossing a row, or past the
+    band's end) keep their sums in ``sums`` (pixel q at q * nr) until the last slice.
+    Every sum adds its taps in the packed order, whatever the slicing."""
     cdef:
         Py_ssize_t Cy = g.out_c, Cx = g.in_c, COUT_BLOCK
-        Py_ssize_t tr = rows.n_taps[pr], i, pc, tc, kp, k_lo, k_hi, co, nr, mr, slice_rows
-        Py_ssize_t t0, t1, t_end, lo, hi, a_lo, a_hi, k0, p, a, b, r, c0, c1, phase
-        Py_ssize_t n_runs, count, step
-        bint wide, first, whole
+        Py_ssize_t tr = rows.n_taps[pr], i, k, pc, tc, kp, co, nr, mr, slice_rows
+        Py_ssize_t t0, t1, t_end, p, q, q0, n_pixels, phase, step, out_stride
+        bint wide, first, in_place
         const Py_ssize_t* rbase = rows.base + pr * rows.k
         const Py_ssize_t* cbase
         const floating* w_phase
         const floating* init
-        const floating* dy_row0
-        floating* dx_row
-        floating* o
-        floating* tail
-        const floating* x_pixels[PHASE_MAX_TAPS * PHASE_MAX_PIXELS]
-        const floating* w_rows[PHASE_MAX_TAPS]
-        Py_ssize_t n_channels[PHASE_MAX_TAPS]
+        const floating* band_first
+        floating* out
+        const floating* x_pixels[PHASE_MAX_PIXELS]
     COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
     step = cols.stride * Cx
-    for pc in range(cols.stride):
-        kp = cols.count[pc]
-        tc = cols.n_taps[pc]
-        if kp == 0:
-            continue
-        phase = pr * cols.stride + pc
-        cbase = cols.base + pc * cols.k
-        _interior_columns(cbase, tc, kp, g.out_w, &k_lo, &k_hi)
-        w_phase = packed + phase_start[phase] * Cx
-        t_end = tr * tc * Cy
-        co = 0
-        while co < Cx:
-            wide = _channel_block(Cx - co, COUT_BLOCK, sizeof(floating), &nr, &mr, &slice_rows)
-            init = bias + co if bias != NULL else zeros
-            # Rows no tap reaches: the bias alone.
-            for i in range(i0, i1):
-                _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
-                if a_lo == a_hi or tc == 0:
-                    dx_row = dx + pixel_offset(g, n, pr + rows.stride * i, 0)
-                    for k0 in range(kp):
-                        memcpy(dx_row + (pc + k0 * cols.stride) * Cx + co, init,
-                               nr * sizeof(floating))
-            t0 = 0
-            while t0 < t_end:
-                t1 = min(t0 + slice_rows, t_end)
-                for i in range(i0, i1):
-                    _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
-                    lo = max(t0, a_lo * tc * Cy)
-                    hi = min(t1, a_hi * tc * Cy)
-                    if lo >= hi:
-                        continue
-                    first = lo == a_lo * tc * Cy
-                    dx_row = dx + pixel_offset(g, n, pr + rows.stride * i, 0)
-                    dy_row0 = dy + ((n * g.out_h + rbase[0] + i) * g.out_w + cbase[0]) * Cy
-                    tail = tails + (i - i0) * PHASE_MAX_PIXELS * PHASE_MAX_BLOCK
-                    k0 = 0
-                    while k0 < kp:
-                        o = dx_row + (pc + k0 * cols.stride) * Cx + co
-                        count = min(mr, kp - k0)
-                        whole = count == mr
-                        if whole and k0 >= k_lo and k0 + mr <= k_hi:
-                            for p in range(mr):
-                                x_pixels[p] = dy_row0 + (k0 + p) * Cy
-                            _phase_block(wide, x_pixels, tables + phase_start[phase] + lo,
-                                         hi - lo, w_phase + lo * Cx + co, Cx,
-                                         init if first else o, 0 if first else step, o, step)
-                            k0 += mr
-                            continue
-                        # The slice's taps as runs of channels [c0, c1) of tap r.
-                        n_runs = 0
-                        for r in range(lo // Cy, (hi + Cy - 1) // Cy):
-                            a, b = r // tc, r % tc
-                            c0 = max(lo - r * Cy, <Py_ssize_t> 0)
-                            c1 = min(hi - r * Cy, Cy)
-                            for p in range(mr):
-                                if p < count and 0 <= cbase[b] + k0 + p < g.out_w:
-                                    x_pixels[n_runs * mr + p] = dy + (
-                                        (n * g.out_h + rbase[a] + i) * g.out_w
-                                        + cbase[b] + k0 + p) * Cy + c0
-                                else:
-                                    x_pixels[n_runs * mr + p] = zeros + c0
-                            w_rows[n_runs] = w_phase + (r * Cy + c0) * Cx + co
-                            n_channels[n_runs] = c1 - c0
-                            n_runs += 1
-                        if whole:
-                            _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx,
-                                          init if first else o, 0 if first else step, o, step)
-                        else:
-                            _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx,
-                                          init if first else tail, 0 if first else nr, tail,
-                                          nr)
-                            if hi == a_hi * tc * Cy:
-                                for p in range(count):
-                                    memcpy(o + p * step, tail + p * nr, nr * sizeof(floating))
-                        k0 += mr
-                t0 = t1
-            co += nr
-
-
-cdef void _phase_band_flat(const floating* dy, const floating* packed,
-                           const Py_ssize_t* tables, const Py_ssize_t* phase_start,
-                           const floating* bias, const floating* zeros, floating* dx, Window* g,
-                           AxisPhases* rows, AxisPhases* cols, Py_ssize_t n, Py_ssize_t pr,
-                           Py_ssize_t i0, Py_ssize_t i1, floating* sums) noexcept nogil:
-    """_phase_band for a band of several short rows: a column phase's pixels of all the
-    band's rows, row after row, go in register blocks that may cross from one row to the
-    next, so that a row of 7 pixels does not leave most of a 6-pixel block idle. The
-    blocks keep their sums in ``sums`` (pixel by pixel, nr apart) until the kernel's last
-    slice, then go to dx. Blocks within one row whose every tap reads inside dy take the
-    tap kernel, the others gather each tap, from a zero pixel where it reads outside."""
-    cdef:
-        Py_ssize_t Cy = g.out_c, Cx = g.in_c, COUT_BLOCK
-        Py_ssize_t tr = rows.n_taps[pr], i, k, pc, tc, kp, k_lo, k_hi, co, nr, mr, slice_rows
-        Py_ssize_t t0, t1, t_end, a_lo, a_hi, k0, p, q, q0, n_pixels, a, b, r, c0, c1, phase
-        Py_ssize_t n_runs, oh, ow
-        Py_ssize_t pixel_row[PHASE_MAX_PIXELS]
-        Py_ssize_t pixel_col[PHASE_MAX_PIXELS]
-        bint wide, first
-        const Py_ssize_t* rbase = rows.base + pr * rows.k
-        const Py_ssize_t* cbase
-        const floating* w_phase
-        const floating* init
-        floating* block
-        const floating* x_pixels[PHASE_MAX_TAPS * PHASE_MAX_PIXELS]
-        const floating* w_rows[PHASE_MAX_TAPS]
-        Py_ssize_t n_channels[PHASE_MAX_TAPS]
-    COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
+    if tr:
+        # dy rows rbase[tr - 1] + i0 (the last tap of the band's first row) to
+        # rbase[0] + i1 - 1 (the first tap of its last).
+        _padded_band(dy, g, pad, n, rbase[tr - 1] + i0, i1 - i0 + rbase[0] - rbase[tr - 1],
+                     band)
     for pc in range(cols.stride):
         kp = cols.count[pc]
         tc = cols.n_taps[pc]
@@ -717,89 +605,79 @@ cdef void _phase_band_flat(const floating* dy, const floating* packed,
             continue
         phase = pr * cols.stride + pc
         cbase = cols.base + pc * cols.k
-        _interior_columns(cbase, tc, kp, g.out_w, &k_lo, &k_hi)
         w_phase = packed + phase_start[phase] * Cx
         t_end = tr * tc * Cy
+        band_first = band
+        if t_end:
+            # Phase pixel (i0, 0)'s first tap.
+            band_first += ((rbase[0] - rbase[tr - 1]) * pad.pitch + cbase[0] + pad.left) * Cy
         co = 0
         while co < Cx:
             wide = _channel_block(Cx - co, COUT_BLOCK, sizeof(floating), &nr, &mr, &slice_rows)
             init = bias + co if bias != NULL else zeros
             if t_end == 0:
                 for q in range(n_pixels):
-                    memcpy(sums + q * nr, init, nr * sizeof(floating))
+                    i, k = i0 + q // kp, q % kp
+                    _copy_block_row(dx + pixel_offset(g, n, pr + rows.stride * i,
+                                                      pc + cols.stride * k) + co, init, wide)
             t0 = 0
             while t0 < t_end:
                 t1 = min(t0 + slice_rows, t_end)
                 first = t0 == 0
                 q0 = 0
+                i, k = 0, 0
                 while q0 < n_pixels:
-                    block = sums + q0 * nr
-                    i, k0 = i0 + q0 // kp, q0 % kp
-                    _row_taps(rbase, tr, i, g.out_h, &a_lo, &a_hi)
-                    if (k0 + mr <= kp and k0 >= k_lo and k0 + mr <= k_hi and a_lo == 0
-                            and a_hi == tr):
-                        for p in range(mr):
-                            x_pixels[p] = dy + ((n * g.out_h + rbase[0] + i) * g.out_w
-                                                + cbase[0] + k0 + p) * Cy
-                        _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
-                                     t1 - t0, w_phase + t0 * Cx + co, Cx,
-                                     init if first else block, 0 if first else nr, block, nr)
-                        q0 += mr
-                        continue
-                    # Each pixel's phase row and column (past the band: none).
-                    k = k0
+                    in_place = k + mr <= kp
+                    if in_place:
+                        out = dx + pixel_offset(g, n, pr + rows.stride * (i0 + i),
+                                                pc + cols.stride * k) + co
+                        out_stride = step
+                    else:
+                        out = sums + q0 * nr
+                        out_stride = nr
+                    # Pixels past the band read pixel q0's taps; their sums go nowhere.
                     for p in range(mr):
-                        pixel_row[p] = i if q0 + p < n_pixels else -g.out_h
-                        pixel_col[p] = k
+                        x_pixels[p] = (band_first + (i * pad.pitch + k) * Cy
+                                       if q0 + p < n_pixels else x_pixels[0])
                         k += 1
                         if k == kp:
                             i, k = i + 1, 0
-                    n_runs = 0
-                    for r in range(t0 // Cy, (t1 + Cy - 1) // Cy):
-                        a, b = r // tc, r % tc
-                        c0 = max(t0 - r * Cy, <Py_ssize_t> 0)
-                        c1 = min(t1 - r * Cy, Cy)
-                        for p in range(mr):
-                            oh = rbase[a] + pixel_row[p]
-                            ow = cbase[b] + pixel_col[p]
-                            if 0 <= oh < g.out_h and 0 <= ow < g.out_w:
-                                x_pixels[n_runs * mr + p] = dy + (
-                                    (n * g.out_h + oh) * g.out_w + ow) * Cy + c0
-                            else:
-                                x_pixels[n_runs * mr + p] = zeros + c0
-                        w_rows[n_runs] = w_phase + (r * Cy + c0) * Cx + co
-                        n_channels[n_runs] = c1 - c0
-                        n_runs += 1
-                    _phase_gather(wide, x_pixels, w_rows, n_channels, n_runs, Cx,
-                                  init if first else block, 0 if first else nr, block, nr)
+                    _phase_block(wide, x_pixels, tables + phase_start[phase] + t0,
+                                 t1 - t0, w_phase + t0 * Cx + co, Cx,
+                                 init if first else out, 0 if first else out_stride, out,
+                                 out_stride)
                     q0 += mr
                 t0 = t1
-            for q in range(n_pixels):
-                i, k = i0 + q // kp, q % kp
-                memcpy(dx + pixel_offset(g, n, pr + rows.stride * i, pc + cols.stride * k) + co,
-                       sums + q * nr, nr * sizeof(floating))
+            # The blocks that summed in ``sums``, to dx.
+            q0, k = 0, 0
+            while q0 < n_pixels and t_end:
+                if k + mr > kp:
+                    for q in range(q0, min(q0 + mr, n_pixels)):
+                        i, k = i0 + q // kp, q % kp
+                        _copy_block_row(dx + pixel_offset(g, n, pr + rows.stride * i,
+                                                          pc + cols.stride * k) + co,
+                                        sums + q * nr, wide)
+                q0 += mr
+                k = q0 % kp
             co += nr
 
 
 cdef void _phase_item(const floating* dy, const floating* packed, const Py_ssize_t* tables,
                      const Py_ssize_t* phase_start, const floating* bias,
                      const floating* zeros, floating* dx, Window* g, AxisPhases* rows,
-                     AxisPhases* cols, Py_ssize_t item, Py_ssize_t band_rows,
-                     const Py_ssize_t* band_start, floating* tails) noexcept nogil:
+                     AxisPhases* cols, const PaddedBand* pad, Py_ssize_t item,
+                     Py_ssize_t band_rows, const Py_ssize_t* band_start, floating* sums,
+                     floating* band) noexcept nogil:
     """Work item ``item``: image item // bands an image, then row phase by row phase, bands
     of band_rows rows (band_start[pr]: the first band of row phase pr)."""
     cdef Py_ssize_t per_image = band_start[rows.stride], n = item // per_image
-    cdef Py_ssize_t band = item % per_image, pr = 0
-    while band_start[pr + 1] <= band:
+    cdef Py_ssize_t band_index = item % per_image, pr = 0
+    while band_start[pr + 1] <= band_index:
         pr += 1
-    band -= band_start[pr]
-    if band_rows > 1:
-        _phase_band_flat(dy, packed, tables, phase_start, bias, zeros, dx, g, rows, cols, n,
-                         pr, band * band_rows, min((band + 1) * band_rows, rows.count[pr]),
-                         tails)
-    else:
-        _phase_band(dy, packed, tables, phase_start, bias, zeros, dx, g, rows, cols, n, pr,
-                    band, band + 1, tails)
+    band_index -= band_start[pr]
+    _phase_band(dy, packed, tables, phase_start, bias, zeros, dx, g, rows, cols, pad, n, pr,
+                band_index * band_rows, min((band_index + 1) * band_rows, rows.count[pr]),
+                sums, band)
 
 
 cdef void _pack_phase_row(const floating* w, floating* packed, const Py_ssize_t* phase_start,
@@ -828,11 +706,13 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
 
     Each of dx's stride phases (positions equal modulo the stride) is a correlation of
     dy with some of the kernel's taps (_geometry.adjoint_phases), run here on conv2d's
-    tap micro-kernels, the phases of a dx row one after the other, with no zeros
-    inserted and no columns: a register block holds MR pixels of one phase, written
-    stride_w pixels apart. The kernel is packed once per call, phase by phase, as
-    (tap, dy channel) rows of dx's C_in channels, which come in whole or half register
-    blocks (PHASE_CHANNELS_*). ``bias`` (C_in values or empty) starts every sum.
+    tap micro-kernels, band by band of one row phase's rows (_phase_band), with no zeros
+    inserted between dy's pixels and no columns: a register block holds MR pixels of one
+    phase, written stride_w pixels apart. Each band reads a copy of its dy rows with
+    zero borders, so no block needs to know where dy ends. The kernel is packed once per
+    call, phase by phase, as (tap, dy channel) rows of dx's C_in channels, which come in
+    whole or half register blocks (PHASE_CHANNELS_*). ``bias`` (C_in values or empty)
+    starts every sum.
     """
     cdef Window g = make_window(dx.shape, dy.shape, (w.shape[0], w.shape[1]),
                                 stride, dilation, pad_top_left, 1)
@@ -840,7 +720,7 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
     cdef Py_ssize_t COUT_BLOCK = COUT_BLOCK_F32 if floating is float else COUT_BLOCK_F64
     cdef Py_ssize_t Cx = g.in_c, Cy = g.out_c
     if (dx.shape[0] != dy.shape[0] or n_threads < 1 or Cx % (COUT_BLOCK // 2)
-            or COUT_BLOCK > 64 or WIDE_PIX_BLOCK > PHASE_MAX_PIXELS
+            or WIDE_PIX_BLOCK > PHASE_MAX_PIXELS
             or (bias.shape[0] != 0 and bias.shape[0] != Cx)):
         raise ValueError("kernel contract: dx and dy batch sizes agree, n_threads >= 1, "
                          "C_in comes in half register blocks, bias is empty or C_in long")
@@ -856,21 +736,16 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
     cdef floating* zeros = NULL
     cdef const floating* w_ptr = &w[0, 0, 0, 0]
     cdef Py_ssize_t t, start
-    cdef Py_ssize_t band_rows = PHASE_MAX_BAND
-    cdef Py_ssize_t tail_size = PHASE_FLAT_PIXELS * PHASE_MAX_BLOCK
+    cdef Py_ssize_t band_rows = PHASE_MAX_BAND, most_pixels = 0, right
     cdef Py_ssize_t* band_start = NULL
-    cdef floating* tails = NULL
+    cdef PaddedBand pad
+    cdef Py_ssize_t sums_size, band_size
+    cdef floating* sums = NULL
+    cdef floating* bands = NULL
     cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
     try:
         _axis_phases(&rows, g.in_h, g.k_h, g.stride_h, g.dil_h, g.pad_top)
         _axis_phases(&cols, g.in_w, g.k_w, g.stride_w, g.dil_w, g.pad_left)
-        for pr in range(g.stride_h):
-            for pc in range(g.stride_w):
-                # Phases with no dx positions (H or W below the stride) never run.
-                if (rows.count[pr] and cols.count[pc]
-                        and rows.n_taps[pr] * cols.n_taps[pc] > PHASE_MAX_TAPS):
-                    raise ValueError("kernel contract: a stride phase has more than "
-                                     f"{PHASE_MAX_TAPS} taps")
         phase_start = <Py_ssize_t*> malloc((n_phases + 1) * sizeof(Py_ssize_t))
         if phase_start == NULL:
             raise MemoryError("conv2d_grad_input: cannot allocate the phase tables")
@@ -883,22 +758,40 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
         packed = <floating*> fc_aligned_alloc(max(phase_start[n_phases], <Py_ssize_t> 1) * Cx
                                               * sizeof(floating))
         zeros = <floating*> calloc(max(Cy, COUT_BLOCK), sizeof(floating))
-        # Bands of rows: enough for PHASE_BAND_PIXELS pixels of the first column phase.
+        # Bands of rows: enough for PHASE_BAND_PIXELS pixels of the first column phase,
+        # for rows of at most PHASE_SHORT_ROW pixels.
         band_rows = min(<Py_ssize_t> PHASE_MAX_BAND,
                         max(<Py_ssize_t> 1, (PHASE_BAND_PIXELS + cols.count[0] - 1)
                             // max(cols.count[0], <Py_ssize_t> 1)))
-        if (cols.count[0] > PHASE_SHORT_ROW
-                or band_rows * cols.count[0] > PHASE_FLAT_PIXELS - PHASE_MAX_PIXELS):
+        if cols.count[0] > PHASE_SHORT_ROW:
             band_rows = 1
+        # A band's dy rows with the zero borders its taps read (PaddedBand).
+        pad.rows, pad.left, right = 0, 0, g.out_w
+        for pc in range(g.stride_w):
+            b = cols.n_taps[pc]
+            if cols.count[pc] and b:
+                pad.left = max(pad.left, -cols.base[pc * g.k_w + b - 1])
+                right = max(right, cols.base[pc * g.k_w] + cols.count[pc])
+            most_pixels = max(most_pixels, band_rows * cols.count[pc])
+        pad.pitch = pad.left + right
+        for pr in range(g.stride_h):
+            a = rows.n_taps[pr]
+            if rows.count[pr] and a:
+                pad.rows = max(pad.rows, band_rows + rows.base[pr * g.k_h]
+                               - rows.base[pr * g.k_h + a - 1])
+        band_size = _round_up(pad.rows * pad.pitch * Cy, PART_ALIGN)
+        sums_size = _round_up((most_pixels + PHASE_MAX_PIXELS) * COUT_BLOCK, PART_ALIGN)
+        bands = <floating*> fc_aligned_alloc(n_threads * band_size * sizeof(floating))
+        sums = <floating*> fc_aligned_alloc(n_threads * sums_size * sizeof(floating))
         band_start = <Py_ssize_t*> malloc((g.stride_h + 1) * sizeof(Py_ssize_t))
-        tails = <floating*> malloc(n_threads * tail_size * sizeof(floating))
         if (tables == NULL or packed == NULL or zeros == NULL or band_start == NULL
-                or tails == NULL):
+                or sums == NULL or bands == NULL):
             raise MemoryError("conv2d_grad_input: cannot allocate the packed kernel")
         band_start[0] = 0
         for pr in range(g.stride_h):
             band_start[pr + 1] = band_start[pr] + (rows.count[pr] + band_rows - 1) // band_rows
-        # Tap tables: where tap (a, b, c) of a phase reads dy, from its first tap's pixel.
+        # Tap tables: where tap (a, b, c) of a phase reads a band's copy of dy, from its
+        # first tap's pixel.
         for pr in range(g.stride_h):
             for pc in range(g.stride_w):
                 phase = pr * g.stride_w + pc
@@ -907,7 +800,7 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
                     for b in range(cols.n_taps[pc]):
                         for c in range(Cy):
                             tables[t] = ((rows.base[pr * g.k_h + a] - rows.base[pr * g.k_h])
-                                         * g.out_w + cols.base[pc * g.k_w + b]
+                                         * pad.pitch + cols.base[pc * g.k_w + b]
                                          - cols.base[pc * g.k_w]) * Cy + c
                             t += 1
         with nogil:
@@ -918,9 +811,12 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
             for item in prange(g.batch * band_start[g.stride_h], num_threads=n_threads,
                                schedule="guided"):
                 _phase_item(&dy[0, 0, 0, 0], packed, tables, phase_start, bias_ptr, zeros,
-                            &dx[0, 0, 0, 0], &g, &rows, &cols, item, band_rows, band_start,
-                            tails + threadid() * tail_size)
+                            &dx[0, 0, 0, 0], &g, &rows, &cols, &pad, item, band_rows,
+                            band_start, sums + threadid() * sums_size,
+                            bands + threadid() * band_size)
     finally:
+        fc_aligned_free(sums)
+        fc_aligned_free(bands)
         free(rows.count)
         free(cols.count)
         free(phase_start)
@@ -928,7 +824,6 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
         fc_aligned_free(packed)
         free(zeros)
         free(band_start)
-        free(tails)
 
 
 # ---------------------------------------------------------------------------
