@@ -78,8 +78,8 @@ def test_conv2d_grad_input_matches_the_reference(rng, x_shape, w_shape, kwargs, 
 
 
 # The phase kernel ("direct": dx's channels in multiples of 32 on every build): wide and
-# narrow register blocks, bands of short rows (blocks crossing rows) and long rows one
-# at a time, border and short blocks, the kernel in slices, stride phases with no taps,
+# narrow register blocks, bands of rows (blocks crossing rows) and long rows one at a
+# time, border and short blocks, the kernel in slices, stride phases with no taps,
 # dilation, asymmetric and over-wide padding, unequal strides.
 PHASE_CASES = [
     ((2, 9, 9, 32), (3, 3, 32, 8), {"stride": 2, "padding": "same"}),
@@ -92,12 +92,14 @@ PHASE_CASES = [
     ((2, 7, 7, 160), (3, 3, 160, 24), {"stride": 2}),
     ((1, 5, 40, 128), (3, 3, 128, 3), {"stride": 2, "padding": ((3, 1), (2, 4))}),
     ((1, 3, 3, 32), (3, 3, 32, 4), {"stride": 2, "padding": "same"}),    # border blocks only
-    ((1, 9, 30, 96), (3, 3, 96, 64), {"stride": 2, "padding": "same"}),  # kernel in slices
-    # Bands of 28-pixel phase rows (4 rows, then 1).
+    # The kernel in slices: 4 taps x 320 dy channels, in both blocks.
+    ((1, 9, 30, 96), (3, 3, 96, 320), {"stride": 2, "padding": "same"}),
+    # Bands of 28- to 55-pixel phase rows, blocks crossing rows.
     ((2, 10, 56, 64), (3, 3, 64, 16), {"stride": 2, "padding": 1}),
-    # Phase rows of more than 32 pixels go one row at a time, blocks within the row.
     ((1, 5, 101, 32), (3, 3, 32, 8), {"stride": 2, "padding": "same"}),
     ((1, 4, 110, 96), (3, 3, 96, 64), {"stride": 2, "padding": ((0, 2), (3, 1))}),
+    # Phase rows of more than 192 pixels go one row at a time.
+    ((1, 5, 401, 32), (3, 3, 32, 8), {"stride": 2, "padding": "same"}),
     # Phases of 49 taps; the zero border wider than dy (1x1 dy, a 13x13 kernel).
     ((1, 30, 27, 32), (13, 13, 32, 8), {"stride": 2, "padding": "same"}),
     ((1, 13, 13, 32), (13, 13, 32, 8), {"stride": 2, "padding": 6}),

@@ -436,15 +436,15 @@ cdef enum:
     # process, against PyTorch) 128 KiB ran 0-15% faster than 24 KiB slices kept in L1,
     # which reload every block's sums 5 times as often; 256 and 512 KiB matched 128.
     PHASE_SLICE_BYTES = 128 << 10
-    # A work item's rows of one row phase, for phase rows of at most PHASE_SHORT_ROW
-    # pixels: at least PHASE_BAND_PIXELS pixels of a column phase (so that each slice of
-    # the kernel serves several blocks, and a 7-pixel row does not leave most of a block
-    # idle), at most PHASE_MAX_BAND rows. Longer rows go one at a time. Against 48 and
-    # 16, 96 and 32 ran 5-12% faster on 28- and 32-pixel phase rows (U-Net's 3x3s2
-    # 128->64, 256->128) and the same on the others; 64-144 and 32-64 all measured alike.
-    PHASE_BAND_PIXELS = 96
+    # A work item's rows of one row phase: at least PHASE_BAND_PIXELS pixels of a column
+    # phase (so that each slice of the kernel serves several blocks, a 7-pixel row does
+    # not leave most of a block idle, and a band's copy of dy repeats few rows), at most
+    # PHASE_MAX_BAND rows. On 12 U-Net / DCGAN / ResNet transposes (2 threads, one
+    # process, against PyTorch), 192 ran 0-10% faster than 96 pixels, and than rows of
+    # more than 32 pixels one at a time (where the copy of dy took 11% of U-Net's 3x3s2
+    # 64->32); 384 measured as 192.
+    PHASE_BAND_PIXELS = 192
     PHASE_MAX_BAND = 16
-    PHASE_SHORT_ROW = 32
 
 
 # Channels the phase kernel's dx must come in multiples of: half a register block.
@@ -758,13 +758,10 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
         packed = <floating*> fc_aligned_alloc(max(phase_start[n_phases], <Py_ssize_t> 1) * Cx
                                               * sizeof(floating))
         zeros = <floating*> calloc(max(Cy, COUT_BLOCK), sizeof(floating))
-        # Bands of rows: enough for PHASE_BAND_PIXELS pixels of the first column phase,
-        # for rows of at most PHASE_SHORT_ROW pixels.
+        # Bands of rows: enough for PHASE_BAND_PIXELS pixels of the first column phase.
         band_rows = min(<Py_ssize_t> PHASE_MAX_BAND,
                         max(<Py_ssize_t> 1, (PHASE_BAND_PIXELS + cols.count[0] - 1)
                             // max(cols.count[0], <Py_ssize_t> 1)))
-        if cols.count[0] > PHASE_SHORT_ROW:
-            band_rows = 1
         # A band's dy rows with the zero borders its taps read (PaddedBand).
         pad.rows, pad.left, right = 0, 0, g.out_w
         for pc in range(g.stride_w):
