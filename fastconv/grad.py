@@ -139,7 +139,7 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     if method is None:
         method = grad_input_method(window.stride, w.shape, n_groups, dx_shape[2],
                                    _phase_channels(dtype))
-        if method == "direct" and not np.isfinite(w).all():
+        if method == "direct" and not _is_finite(w):
             # The phase kernel reads zeros around a copy of dy for taps outside it, and
             # 0 * inf is nan; the GEMM + col2im multiplies real dy values only.
             method = "kernel"
@@ -169,6 +169,12 @@ def _grad_input(dy4: np.ndarray, unbatched: bool, w: np.ndarray, dx_shape: tuple
     if bias is not None:
         target4 += bias.astype(dtype, copy=False)
     return _validate.finish(target, result)
+
+
+def _is_finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite: its least and greatest values are (NaN
+    propagates through both), with no boolean array as large as ``a``."""
+    return a.size == 0 or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
 
 
 def _phase_channels(dtype: np.dtype) -> int:

@@ -445,6 +445,7 @@ cdef enum:
     # 64->32); 384 measured as 192.
     PHASE_BAND_PIXELS = 192
     PHASE_MAX_BAND = 16
+    PACK_TILE = 16              # dy channels a tile of the packed kernel reads at once
 
 
 # Channels the phase kernel's dx must come in multiples of: half a register block.
@@ -680,23 +681,27 @@ cdef void _phase_item(const floating* dy, const floating* packed, const Py_ssize
                 sums, band)
 
 
-cdef void _pack_phase_row(const floating* w, floating* packed, const Py_ssize_t* phase_start,
-                          AxisPhases* rows, AxisPhases* cols, Py_ssize_t Cx, Py_ssize_t Cy,
-                          Py_ssize_t item) noexcept nogil:
-    """Row ``item`` of the packed kernel: packed[item, :] = w[kh, kw, :, c] for the
-    phase tap (kh, kw) and dy channel c that the row stands for."""
-    cdef Py_ssize_t phase = 0, pr, pc, t, a, b, c, kh, kw, x
-    while phase_start[phase + 1] <= item:
+cdef void _pack_phase_tile(const floating* w, floating* packed, const Py_ssize_t* phase_start,
+                           AxisPhases* rows, AxisPhases* cols, Py_ssize_t Cx, Py_ssize_t Cy,
+                           Py_ssize_t item) noexcept nogil:
+    """Tile ``item`` of the packed kernel: for one phase tap (kh, kw), the rows of dy
+    channels c in [c0, c0 + PACK_TILE), packed[row(c), x] = w[kh, kw, x, c]. Each tap's
+    rows are w[kh, kw] transposed; reading PACK_TILE channels of w at once takes whole
+    cache lines, where a row at a time read one value from each of C_in lines (the
+    packing took 7.5% of DCGAN's 4x4 256->128)."""
+    cdef Py_ssize_t tiles = (Cy + PACK_TILE - 1) // PACK_TILE
+    cdef Py_ssize_t first_row = item // tiles * Cy, c0 = item % tiles * PACK_TILE
+    cdef Py_ssize_t c1 = min(c0 + PACK_TILE, Cy), phase = 0, pr, pc, t, x, c
+    while phase_start[phase + 1] <= first_row:
         phase += 1
     pr, pc = phase // cols.stride, phase % cols.stride
-    t = item - phase_start[phase]
-    c = t % Cy
-    b = t // Cy % cols.n_taps[pc]
-    a = t // Cy // cols.n_taps[pc]
-    kh = rows.taps[pr * rows.k + a]
-    kw = cols.taps[pc * cols.k + b]
+    t = (first_row - phase_start[phase]) // Cy
+    cdef const floating* src = w + (rows.taps[pr * rows.k + t // cols.n_taps[pc]] * cols.k
+                                    + cols.taps[pc * cols.k + t % cols.n_taps[pc]]) * Cx * Cy
+    cdef floating* dst = packed + first_row * Cx
     for x in range(Cx):
-        packed[item * Cx + x] = w[((kh * cols.k + kw) * Cx + x) * Cy + c]
+        for c in range(c0, c1):
+            dst[c * Cx + x] = src[x * Cy + c]
 
 
 def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
@@ -739,7 +744,7 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
     cdef Py_ssize_t band_rows = PHASE_MAX_BAND, most_pixels = 0, right
     cdef Py_ssize_t* band_start = NULL
     cdef PaddedBand pad
-    cdef Py_ssize_t sums_size, band_size
+    cdef Py_ssize_t sums_size, band_size, pack_tiles
     cdef floating* sums = NULL
     cdef floating* bands = NULL
     cdef const floating* bias_ptr = &bias[0] if bias.shape[0] else NULL
@@ -800,11 +805,13 @@ def conv2d_grad_input_phases(const floating[:, :, :, ::1] dy, const floating[:, 
                                          * pad.pitch + cols.base[pc * g.k_w + b]
                                          - cols.base[pc * g.k_w]) * Cy + c
                             t += 1
+        # Tiles of the packed kernel: PACK_TILE dy channels of a phase tap.
+        pack_tiles = (phase_start[n_phases] // Cy * ((Cy + PACK_TILE - 1) // PACK_TILE)
+                      if Cy else 0)
         with nogil:
             # packed[phase][(a, b, c)][:] = w[kh, kw, :, c], a row per (phase tap, c).
-            for item in prange(phase_start[n_phases], num_threads=n_threads,
-                               schedule="static"):
-                _pack_phase_row(w_ptr, packed, phase_start, &rows, &cols, Cx, Cy, item)
+            for item in prange(pack_tiles, num_threads=n_threads, schedule="static"):
+                _pack_phase_tile(w_ptr, packed, phase_start, &rows, &cols, Cx, Cy, item)
             for item in prange(g.batch * band_start[g.stride_h], num_threads=n_threads,
                                schedule="guided"):
                 _phase_item(&dy[0, 0, 0, 0], packed, tables, phase_start, bias_ptr, zeros,
